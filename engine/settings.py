@@ -1,0 +1,67 @@
+"""Engine settings, read once from the environment at start-up and passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'stylebot.db').resolve()}"
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """Everything the queue and the worker need to know about their environment."""
+
+    data_dir: Path
+    database_url: str
+    device: str = "auto"  # "auto" picks CUDA when present, else the CPU
+    lease_seconds: float = 60.0  # a running job whose lease passes is handed to another worker
+    heartbeat_seconds: float = 10.0  # how often a busy worker extends its lease
+    progress_seconds: float = 2.0  # progress is written at most this often
+    max_attempts: int = 3
+    poll_seconds: float = 1.0  # an idle worker looks for work this often
+    weights_path: Path | None = None  # optional full-precision VGG-19 weights (safetensors/.pt)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DATA_DIR") or "data")
+        weights = env.get("VGG_WEIGHTS")
+        settings = cls(
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL") or default_database_url(data_dir),
+            device=env.get("ENGINE_DEVICE") or "auto",
+            lease_seconds=_number(env, "JOB_LEASE_SECONDS", 60.0, minimum=5),
+            heartbeat_seconds=_number(env, "JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1),
+            progress_seconds=_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
+            max_attempts=int(_number(env, "JOB_MAX_ATTEMPTS", 3, minimum=1)),
+            poll_seconds=_number(env, "WORKER_POLL_SECONDS", 1.0, minimum=0.01),
+            weights_path=Path(weights) if weights else None,
+        )
+        if settings.heartbeat_seconds >= settings.lease_seconds:
+            raise SettingsError(
+                "JOB_HEARTBEAT_SECONDS must be shorter than JOB_LEASE_SECONDS, or every "
+                "running job would look abandoned"
+            )
+        return settings
