@@ -1,0 +1,1 @@
+"""Fixtures shared by every test package. Feature-specific fixtures live beside their tests."""
