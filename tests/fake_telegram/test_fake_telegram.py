@@ -121,7 +121,7 @@ async def test_injected_429_and_blocked_person(tg: FakeTelegram, bot: Bot) -> No
     tg.inject_error("sendMessage", code=429, retry_after=3)
     with pytest.raises(RetryAfter) as caught:
         await bot.send_message(alice.id, "x")
-    assert "retry in 3 seconds" in str(caught.value)
+    assert "Retry in 3 seconds" in str(caught.value)
     await bot.send_message(alice.id, "x")  # only the next call was refused
     alice.block_bot()
     with pytest.raises(Forbidden):
