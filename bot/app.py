@@ -1,0 +1,174 @@
+"""The application: what the bot does, as one table of handlers, and its life cycle.
+
+Clients (the database, the delivery loop, the local engine worker) are opened in
+``post_init`` and closed in ``post_stop``/``post_shutdown``; one error handler logs first and
+then tells the admins.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from engine.db import make_engine, make_sessionmaker
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from .context import BotData, Context
+from .delivery import Delivery
+from .engine_process import EngineProcess
+from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start
+from .handlers.common import who
+from .presets import PresetLibrary
+from .settings import BotSettings
+from .texts import LANGUAGES, Texts, pick_language
+
+logger = logging.getLogger(__name__)
+
+BotApp = Application[Any, Context, dict[Any, Any], dict[Any, Any], BotData, Any]
+
+COMMANDS = ("start", "help", "settings", "presets", "cancel", "lang")
+
+
+def handlers() -> list[BaseHandler[Update, Context, Any]]:
+    """Everything the bot answers, in the order it is tried."""
+    return [
+        # Commands
+        CommandHandler("start", start.start),
+        CommandHandler("help", start.help_command),
+        CommandHandler("lang", start.choose_language_menu),
+        CommandHandler("settings", settings_menu.show_settings),
+        CommandHandler("presets", gallery.presets_command),
+        CommandHandler("cancel", jobs.cancel_command),
+        CommandHandler("stats", admin.stats),
+        # Pictures: a photo, or an image sent as a file (a GIF arrives as both an
+        # animation and a document, so animations are caught first).
+        MessageHandler(filters.PHOTO, photos.receive_picture),
+        MessageHandler(filters.ANIMATION, fallback.animation),
+        MessageHandler(filters.Document.ALL, photos.receive_picture),
+        # Buttons
+        CallbackQueryHandler(gallery.pick_preset, pattern=r"^p:"),
+        CallbackQueryHandler(gallery.turn_page, pattern=r"^g:"),
+        CallbackQueryHandler(jobs.cancel_button, pattern=r"^x:"),
+        CallbackQueryHandler(jobs.swap_button, pattern=r"^w:"),
+        CallbackQueryHandler(jobs.rerun_button, pattern=r"^r:"),
+        CallbackQueryHandler(settings_menu.settings_button, pattern=r"^s(:|$)"),
+        CallbackQueryHandler(start.choose_language, pattern=r"^l:"),
+        CallbackQueryHandler(fallback.stale_button),
+        # Everything else gets a hint
+        MessageHandler(filters.Sticker.ALL, fallback.sticker),
+        MessageHandler(filters.VIDEO | filters.VIDEO_NOTE, fallback.video),
+        MessageHandler(filters.VOICE | filters.AUDIO, fallback.voice),
+        MessageHandler(filters.COMMAND, fallback.unknown_command),
+        MessageHandler(filters.TEXT, fallback.text),
+        MessageHandler(filters.ALL, fallback.other),
+    ]
+
+
+async def only_allowed(update: Update, context: Context) -> None:
+    """With ALLOWED_USERS set, politely turn everyone else away before any handler runs."""
+    allowed = context.settings.allowed_users
+    user = update.effective_user
+    if (
+        allowed is None
+        or user is None
+        or user.id in allowed
+        or user.id in context.settings.admin_ids
+    ):
+        return
+    logger.info("user %s is not on ALLOWED_USERS", user.id)
+    t = Texts(pick_language(None, user.language_code))
+    if update.callback_query:
+        await update.callback_query.answer(t("not_allowed"))
+    elif update.effective_message:
+        await update.effective_message.reply_text(t("not_allowed"))
+    raise ApplicationHandlerStop
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log the error with the update, tell the person something went wrong, and tell the admins."""
+    logger.error("error while handling update %s", update, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat:
+        try:
+            _, t = await who(update, context)
+            if update.callback_query:
+                await update.callback_query.answer(t("error"))
+            else:
+                await context.bot.send_message(update.effective_chat.id, t("error"))
+        except Exception:  # the error may well be Telegram itself being unreachable
+            logger.warning("could not tell the person about the error", exc_info=True)
+    text = f"{type(context.error).__name__}: {html.escape(str(context.error))[:3000]}"
+    for admin_id in context.settings.admin_ids:
+        try:
+            await context.bot.send_message(admin_id, Texts("en")("admin_error", error=text))
+        except Exception:
+            logger.warning("could not tell admin %s about the error", admin_id, exc_info=True)
+
+
+async def post_init(application: BotApp) -> None:
+    """Open the database, load the presets, start delivery (and the local engine worker)."""
+    data = application.bot_data
+    settings = data.settings
+    data.engine = make_engine(settings.database_url)
+    data.sessionmaker = make_sessionmaker(data.engine)
+    data.presets = PresetLibrary.load(settings.presets_dir)
+    data.delivery = Delivery(application.bot, data.sessionmaker, settings)
+    data.delivery.start()
+    if data.engine_process is not None:
+        data.engine_process.start()
+    for language in LANGUAGES:
+        t = Texts(language)
+        commands = [BotCommand(name, t(f"cmd_{name}")) for name in COMMANDS]
+        await application.bot.set_my_commands(
+            commands, language_code=None if language == "en" else language
+        )
+    logger.info("bot @%s ready (%d presets)", application.bot.username, len(data.presets))
+
+
+async def post_stop(application: BotApp) -> None:
+    """Stop delivering while the bot can still talk to Telegram."""
+    await application.bot_data.delivery.stop()
+
+
+async def post_shutdown(application: BotApp) -> None:
+    """Stop the local engine worker and close the database."""
+    data = application.bot_data
+    if data.engine_process is not None:
+        await data.engine_process.stop()
+    data.engine.dispose()
+
+
+def build_application(settings: BotSettings, *, engine_process: EngineProcess | None) -> BotApp:
+    """The bot, wired to its settings; run it with run_polling() or run_webhook()."""
+    context_types = ContextTypes(context=Context, bot_data=BotData)
+    application: BotApp = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_url)
+        .base_file_url(settings.file_url)
+        .context_types(context_types)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(post_init)
+        .post_stop(post_stop)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.bot_data.settings = settings
+    application.bot_data.engine_process = engine_process
+    application.add_handler(TypeHandler(Update, only_allowed), group=-1)
+    application.add_handlers(handlers())
+    application.add_error_handler(on_error)
+    return application

@@ -1,0 +1,65 @@
+"""The typed context every handler receives: settings, database, presets, as attributes.
+
+PTB builds ``BotData`` with no arguments, so its fields are filled in by ``bot.app``: the
+settings when the application is built, the rest in ``post_init``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from .presets import PresetLibrary
+from .settings import BotSettings
+from .store import in_transaction
+
+if TYPE_CHECKING:
+    from .delivery import Delivery
+    from .engine_process import EngineProcess
+
+T = TypeVar("T")
+
+
+class BotData:
+    """What the whole bot shares."""
+
+    settings: BotSettings
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    presets: PresetLibrary
+    delivery: Delivery
+    engine_process: EngineProcess | None  # the local worker, unless --no-engine
+    gallery_pages: dict[int, bytes]  # rendered gallery pages, by page number
+    preset_images: dict[str, str]  # preset id -> sha256 of its image in the database
+
+    def __init__(self) -> None:
+        self.gallery_pages = {}
+        self.preset_images = {}
+
+
+class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """The context handlers see: ``context.settings``, ``context.db(fn, **kw)``."""
+
+    def __init__(
+        self,
+        application: Application[Any, Any, Any, Any, Any, Any],
+        chat_id: int | None = None,
+        user_id: int | None = None,
+    ) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def settings(self) -> BotSettings:
+        return self.bot_data.settings
+
+    @property
+    def presets(self) -> PresetLibrary:
+        return self.bot_data.presets
+
+    async def db(self, function: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run a sync store or queue function in one transaction, off the event loop."""
+        return await in_transaction(self.bot_data.sessionmaker, function, **kwargs)

@@ -1,0 +1,30 @@
+"""/stats, for the bot's admins: the queue, the workers, and the last hour."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from engine import queue
+
+from ..context import Context
+from .common import reply, who
+
+
+async def stats(update: Update, context: Context) -> None:
+    """Queue length, running jobs, live workers, jobs and failures in the last hour."""
+    person, t = await who(update, context)
+    if person.id not in context.settings.admin_ids:
+        await reply(update, t("admins_only"))
+        return
+    numbers = await context.db(queue.stats)
+    await reply(
+        update,
+        t(
+            "stats",
+            queued=numbers.queued,
+            running=numbers.running,
+            workers=numbers.live_workers,
+            done_hour=numbers.done_last_hour,
+            failed_hour=numbers.failed_last_hour,
+        ),
+    )

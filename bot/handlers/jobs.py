@@ -1,0 +1,136 @@
+"""Jobs: queueing one, cancelling, swapping photo and style, and running a result again."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from ..callback_data import CancelJob, Rerun, SwapJob, parse
+from ..context import Context
+from ..store import (
+    cancel_job,
+    get_image,
+    job_of,
+    open_job_ids,
+    set_waiting_content,
+)
+from .common import edit_text, pressed_message, refuse_button, reply, who
+from .gallery import send_gallery
+from .submission import submit
+
+logger = logging.getLogger(__name__)
+
+STRONGER = 1.6  # one press of "stronger" multiplies the style weight by this
+STRENGTH_RANGE = (0.1, 10.0)  # what the engine accepts
+
+
+async def cancel_command(update: Update, context: Context) -> None:
+    """Cancel every picture the person has waiting or running."""
+    person, t = await who(update, context)
+    job_ids = await context.db(open_job_ids, user_id=person.id)
+    cancelled = [j for j in job_ids if await context.db(cancel_job, job_id=j, user_id=person.id)]
+    await reply(update, t("cancel_done") if cancelled else t("cancel_none"))
+
+
+async def cancel_button(update: Update, context: Context) -> None:
+    """Cancel the job under whose message the button was pressed, if it is the presser's."""
+    person, t = await who(update, context)
+    query = update.callback_query
+    assert query is not None
+    action = parse(query.data)
+    if not isinstance(action, CancelJob):
+        await refuse_button(update, t)
+        return
+    job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
+    if job is None:
+        await refuse_button(update, t)
+        return
+    if await context.db(cancel_job, job_id=job.id, user_id=person.id):
+        await query.answer(t("cancel_done"))
+        await edit_text(pressed_message(update), t("cancelled_status"), None)
+    else:
+        await query.answer(t("cancel_too_late"))
+
+
+async def swap_button(update: Update, context: Context) -> None:
+    """Swap a job's photo and style: cancel it if it has not finished, and queue the swap."""
+    person, t = await who(update, context)
+    query = update.callback_query
+    assert query is not None
+    action = parse(query.data)
+    job = None
+    if isinstance(action, SwapJob):
+        job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
+    if job is None or len(job.styles) != 1:
+        await refuse_button(update, t)
+        return
+    await context.db(cancel_job, job_id=job.id, user_id=person.id)
+    await query.answer(t("swapped"))
+    await edit_text(pressed_message(update), t("swapped"), None)
+    style_sha = str(job.styles[0]["sha256"])
+    await submit(
+        update,
+        context,
+        person,
+        t,
+        content_sha=style_sha,
+        styles=[(job.content_sha, 1.0)],
+        params=job.params,
+        swap=True,
+    )
+
+
+async def rerun_button(update: Update, context: Context) -> None:
+    """Run a finished job again: with another style, stronger, weaker, or keeping colours."""
+    person, t = await who(update, context)
+    query = update.callback_query
+    assert query is not None
+    action = parse(query.data)
+    job = None
+    if isinstance(action, Rerun):
+        job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
+    if job is None or not isinstance(action, Rerun):
+        await refuse_button(update, t)
+        return
+    chat = update.effective_chat
+    assert chat is not None
+    if action.how == "n":
+        await context.db(
+            set_waiting_content, user_id=person.id, chat_id=chat.id, sha=job.content_sha
+        )
+        await query.answer()
+        await reply(update, t("rerun_choose_style"))
+        if len(context.presets):
+            await send_gallery(update, context, t, page=0)
+        return
+    if action.how == "f":
+        if job.result_sha is None:
+            await refuse_button(update, t)
+            return
+        await query.answer()
+        data = await context.db(get_image, sha=job.result_sha)
+        await context.bot.send_document(
+            chat.id, data, filename=f"stylized-{job.id}.jpg", caption=t("result_file")
+        )
+        return
+    params = dict(job.params)
+    strength = float(params.get("strength") or 1.0)
+    if action.how == "s":
+        params["strength"] = round(min(STRENGTH_RANGE[1], strength * STRONGER), 3)
+    elif action.how == "w":
+        params["strength"] = round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
+    else:
+        params["keep_colors"] = True
+    await query.answer(t("rerun_queued"))
+    styles = [(str(s["sha256"]), float(s.get("weight", 1.0))) for s in job.styles]
+    await submit(
+        update,
+        context,
+        person,
+        t,
+        content_sha=job.content_sha,
+        styles=styles,
+        params=params,
+        swap=False,
+    )

@@ -1,0 +1,68 @@
+"""Queueing a job: the limits, and the message that follows the job until it is delivered."""
+
+from __future__ import annotations
+
+import logging
+
+from engine.queue import QueueFull
+from telegram import Update
+
+from .. import keyboards
+from ..context import Context
+from ..store import Person, set_status_message, submit_job
+from ..texts import Texts
+
+logger = logging.getLogger(__name__)
+
+
+def queue_text(t: Texts, position: int | None) -> str:
+    if position is None or position <= 1:
+        return t("queued_next")
+    return t("queued", position=position)
+
+
+async def submit(
+    update: Update,
+    context: Context,
+    person: Person,
+    t: Texts,
+    *,
+    content_sha: str,
+    styles: list[tuple[str, float]],
+    params: dict[str, object],
+    swap: bool,
+) -> int | None:
+    """Queue a job and post the message that follows it; None when a limit refused it."""
+    chat = update.effective_chat
+    assert chat is not None
+    settings = context.settings
+    if settings.job_steps:
+        params = dict(params, steps=settings.job_steps)
+    try:
+        job_id, position = await context.db(
+            submit_job,
+            user_id=person.id,
+            chat_id=chat.id,
+            content_sha=content_sha,
+            styles=styles,
+            params=params,
+            max_queued_per_user=settings.max_queued_per_user,
+            max_per_hour_per_user=settings.max_jobs_per_hour,
+            max_queued_total=settings.max_queue_size,
+        )
+    except QueueFull as e:
+        limit = {
+            "user_queued": settings.max_queued_per_user,
+            "user_hourly": settings.max_jobs_per_hour,
+        }.get(e.reason, settings.max_queue_size)
+        logger.info("user %s refused by the %s limit", person.id, e.reason)
+        await context.bot.send_message(chat.id, t(f"limit_{e.reason}", limit=limit))
+        return None
+    text = queue_text(t, position)
+    status = await context.bot.send_message(
+        chat.id, text, reply_markup=keyboards.queued(job_id, t, swap=swap)
+    )
+    context.bot_data.delivery.track(job_id, text, swap=swap)
+    await context.db(set_status_message, job_id=job_id, message_id=status.message_id)
+    logger.info("user %s queued job %s at place %s", person.id, job_id, position)
+    return job_id

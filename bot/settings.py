@@ -1,0 +1,146 @@
+"""The bot's settings: read once from the environment at start-up and passed down.
+
+A missing, placeholder or malformed ``BOT_TOKEN`` stops start-up here with a message that
+says what to do, before anything talks to Telegram.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.settings import SettingsError, default_database_url
+
+__all__ = ["BotSettings", "SettingsError"]
+
+# "<bot id>:<secret>", as @BotFather hands them out; the secret is 35 characters in practice.
+TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
+TELEGRAM_API_URL = "https://api.telegram.org/bot"
+TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
+TELEGRAM_MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses anything larger
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def _ids(env: Mapping[str, str], name: str) -> frozenset[int] | None:
+    """A comma- or space-separated list of Telegram user ids; None when unset."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        return frozenset(int(part) for part in re.split(r"[,\s]+", raw) if part)
+    except ValueError:
+        raise SettingsError(
+            f"{name} must list numeric Telegram user ids separated by commas, got {raw!r}"
+        ) from None
+
+
+def check_token(token: str) -> str:
+    """The token, or SettingsError saying what is wrong with it (never echoing it)."""
+    token = token.strip()
+    if not token:
+        raise SettingsError(
+            "BOT_TOKEN is not set. Ask @BotFather on Telegram for a token and run "
+            "BOT_TOKEN=123456:ABC... python -m bot (or put BOT_TOKEN=... in .env)."
+        )
+    if not TOKEN_PATTERN.match(token):
+        raise SettingsError(
+            "BOT_TOKEN does not look like a Telegram bot token (digits, a colon, then about "
+            "35 letters, digits, '-' or '_'). Copy it again from @BotFather."
+        )
+    return token
+
+
+@dataclass(frozen=True, kw_only=True)
+class BotSettings:
+    """Everything the bot needs to know about its environment."""
+
+    token: str
+    data_dir: Path
+    database_url: str
+    presets_dir: Path
+    api_url: str = TELEGRAM_API_URL  # a self-hosted Bot API server or a test server
+    file_url: str = TELEGRAM_FILE_URL
+    admin_ids: frozenset[int] = frozenset()
+    allowed_users: frozenset[int] | None = None  # None: everyone may use the bot
+    max_queued_per_user: int = 3  # jobs waiting or running at once, per person
+    max_jobs_per_hour: int = 30  # per person
+    max_queue_size: int = 200  # jobs waiting, everyone together
+    max_upload_bytes: int = TELEGRAM_MAX_DOWNLOAD
+    max_upload_pixels: int = 40_000_000
+    progress_seconds: float = 3.0  # a progress message is edited at most this often
+    delivery_poll_seconds: float = 1.0  # how often the database is read for news
+    job_steps: int | None = None  # optimiser steps for every job (tests, benchmarks)
+    webhook_url: str | None = None  # set: webhook mode; unset: long polling
+    webhook_secret: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8443
+
+    @property
+    def webhook(self) -> bool:
+        return self.webhook_url is not None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DATA_DIR") or "data")
+        webhook_url = (env.get("WEBHOOK_URL") or "").strip() or None
+        webhook_secret = (env.get("WEBHOOK_SECRET") or "").strip() or None
+        if webhook_url and not webhook_secret:
+            raise SettingsError(
+                "WEBHOOK_URL is set but WEBHOOK_SECRET is not: set a random secret "
+                "(1-256 characters A-Z, a-z, 0-9, _ and -) so that only Telegram can post updates"
+            )
+        if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
+            raise SettingsError("WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256)")
+        max_upload = _int(env, "MAX_UPLOAD_BYTES", TELEGRAM_MAX_DOWNLOAD, minimum=1024)
+        return cls(
+            token=check_token(env.get("BOT_TOKEN") or ""),
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL") or default_database_url(data_dir),
+            presets_dir=Path(env.get("PRESETS_DIR") or data_dir / "presets"),
+            api_url=env.get("TELEGRAM_API_URL") or TELEGRAM_API_URL,
+            file_url=env.get("TELEGRAM_FILE_URL") or TELEGRAM_FILE_URL,
+            admin_ids=_ids(env, "ADMIN_IDS") or frozenset(),
+            allowed_users=_ids(env, "ALLOWED_USERS"),
+            max_queued_per_user=_int(env, "MAX_QUEUED_PER_USER", 3, minimum=1),
+            max_jobs_per_hour=_int(env, "MAX_JOBS_PER_HOUR", 30, minimum=1),
+            max_queue_size=_int(env, "MAX_QUEUE_SIZE", 200, minimum=1),
+            # Telegram will not hand a bot anything larger, whatever is configured.
+            max_upload_bytes=min(max_upload, TELEGRAM_MAX_DOWNLOAD),
+            max_upload_pixels=_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000),
+            progress_seconds=_float(env, "PROGRESS_EDIT_SECONDS", 3.0, minimum=0.5),
+            delivery_poll_seconds=_float(env, "DELIVERY_POLL_SECONDS", 1.0, minimum=0.05),
+            job_steps=_int(env, "JOB_STEPS", 0, minimum=0) or None,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            webhook_listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",
+            webhook_port=_int(env, "WEBHOOK_PORT", 8443, minimum=1),
+        )

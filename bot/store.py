@@ -1,0 +1,248 @@
+"""The bot's data access: people and their settings, chat sessions, and jobs' chat messages.
+
+Sync SQLAlchemy with keyword-only arguments; the caller owns the transaction
+(``with sessionmaker.begin() as s:``). The bot reaches these through ``asyncio.to_thread``,
+like the queue. Functions return frozen snapshots, never live rows, so nothing is read
+outside its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import queue
+from engine.models import ChatSession, Image, Job, User
+
+from .callback_data import SETTING_VALUES
+from .texts import LANGUAGES
+
+T = TypeVar("T")
+
+
+async def in_transaction(
+    maker: sessionmaker[Session], function: Callable[..., T], /, *args: Any, **kwargs: Any
+) -> T:
+    """``function(session, *args, **kwargs)`` inside ``maker.begin()``, in a worker thread."""
+
+    def run() -> T:
+        with maker.begin() as s:
+            return function(s, *args, **kwargs)
+
+    return await asyncio.to_thread(run)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person's stored settings."""
+
+    id: int
+    language: str | None  # None: follow Telegram's language_code
+    quality: str
+    size: int | None  # None: the quality preset's size
+    strength: float
+    keep_colors: bool
+    send_file: bool
+
+    @classmethod
+    def of(cls, user: User) -> Person:
+        return cls(
+            id=user.id,
+            language=user.language,
+            quality=user.quality or "balanced",
+            size=user.size,
+            strength=user.strength if user.strength is not None else 1.0,
+            keep_colors=bool(user.keep_colors),
+            send_file=bool(user.send_file),
+        )
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the bot needs to know about one of a person's jobs."""
+
+    id: int
+    user_id: int
+    chat_id: int
+    state: str
+    content_sha: str
+    styles: list[dict[str, Any]]
+    params: dict[str, Any]
+    result_sha: str | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        return cls(
+            id=job.id,
+            user_id=job.user_id,
+            chat_id=job.chat_id,
+            state=job.state,
+            content_sha=job.content_sha,
+            styles=list(job.styles),
+            params=dict(job.params),
+            result_sha=job.result_sha,
+        )
+
+
+def _user(s: Session, user_id: int, language: str | None = None) -> User:
+    user = s.get(User, user_id)
+    if user is None:
+        user = User(
+            id=user_id,
+            language=language,
+            quality="balanced",
+            strength=1.0,
+            keep_colors=False,
+            send_file=False,
+        )
+        s.add(user)
+        s.flush()
+    return user
+
+
+def ensure_person(s: Session, *, user_id: int, telegram_language: str | None = None) -> Person:
+    """The person's settings, creating the row with defaults on first contact.
+
+    The language Telegram reports at first contact is stored, so that results delivered
+    later (with no update to read it from) speak it too; /lang changes it.
+    """
+    short = (telegram_language or "").split("-")[0].lower()
+    return Person.of(_user(s, user_id, short if short in LANGUAGES else None))
+
+
+def set_language(s: Session, *, user_id: int, language: str) -> None:
+    _user(s, user_id).language = language
+
+
+def set_setting(s: Session, *, user_id: int, setting: str, value: str) -> Person:
+    """Store one value chosen in the settings menu (already checked by callback_data)."""
+    if value not in SETTING_VALUES.get(setting, ()):
+        raise ValueError(f"not a value for {setting}: {value!r}")
+    user = _user(s, user_id)
+    if setting == "size":
+        user.size = None if value == "auto" else int(value)
+    elif setting == "strength":
+        user.strength = float(value)
+    elif setting == "colors":
+        user.keep_colors = value == "1"
+    elif setting == "quality":
+        user.quality = value
+    elif setting == "file":
+        user.send_file = value == "1"
+    s.flush()
+    return Person.of(user)
+
+
+def waiting_content(s: Session, *, user_id: int) -> str | None:
+    """The photo waiting for a style, if any."""
+    session = s.get(ChatSession, user_id)
+    return session.content_sha if session is not None else None
+
+
+def set_waiting_content(s: Session, *, user_id: int, chat_id: int, sha: str | None) -> None:
+    """Remember (or with None, forget) the photo waiting for its style."""
+    _user(s, user_id)
+    session = s.get(ChatSession, user_id)
+    if session is None:
+        session = ChatSession(user_id=user_id, chat_id=chat_id)
+        s.add(session)
+    session.chat_id = chat_id
+    session.content_sha = sha
+    session.style_sha = None
+
+
+def job_of(s: Session, *, job_id: int, user_id: int) -> JobView | None:
+    """The job, if it exists and belongs to this person."""
+    job = s.get(Job, job_id)
+    if job is None or job.user_id != user_id:
+        return None
+    return JobView.of(job)
+
+
+def set_status_message(s: Session, *, job_id: int, message_id: int) -> None:
+    """Remember the message that shows this job's place in the queue and progress."""
+    job = s.get(Job, job_id)
+    if job is not None:
+        job.status_message_id = message_id
+
+
+def open_job_ids(s: Session, *, user_id: int) -> list[int]:
+    """The person's jobs that are waiting or running."""
+    rows = s.scalars(
+        select(Job.id).where(Job.user_id == user_id, Job.state.in_(("queued", "running")))
+    )
+    return list(rows)
+
+
+def job_params(
+    person: Person,
+    *,
+    strength: float = 1.0,
+    style_scale: float = 1.0,
+    keep_colors: bool | None = None,
+) -> dict[str, Any]:
+    """The job parameters (see docs/ARCHITECTURE.md) from a person's settings.
+
+    ``strength`` and ``style_scale`` are a preset's tuning, multiplied into the person's own
+    strength; ``keep_colors`` overrides the setting.
+    """
+    return {
+        "preset": person.quality,
+        "size": person.size,
+        "strength": round(person.strength * strength, 3),
+        "style_scale": style_scale,
+        "keep_colors": person.keep_colors if keep_colors is None else keep_colors,
+        "seed": None,
+    }
+
+
+def submit_job(
+    s: Session,
+    *,
+    user_id: int,
+    chat_id: int,
+    content_sha: str,
+    styles: list[tuple[str, float]],
+    params: dict[str, Any],
+    max_queued_per_user: int,
+    max_per_hour_per_user: int,
+    max_queued_total: int,
+) -> tuple[int, int | None]:
+    """Queue a job (raises engine.queue.QueueFull past a limit); its id and place in line."""
+    ensure_person(s, user_id=user_id)
+    job = queue.submit(
+        s,
+        user_id=user_id,
+        chat_id=chat_id,
+        content_sha=content_sha,
+        styles=styles,
+        params=params,
+        max_queued_per_user=max_queued_per_user,
+        max_per_hour_per_user=max_per_hour_per_user,
+        max_queued_total=max_queued_total,
+    )
+    s.flush()
+    return job.id, queue.position(s, job.id)
+
+
+def put_image(s: Session, *, data: bytes, mime: str, width: int, height: int) -> str:
+    """Store image bytes (once per content); their sha256."""
+    return queue.put_image(s, data, mime=mime, width=width, height=height)
+
+
+def get_image(s: Session, *, sha: str) -> bytes:
+    return queue.get_image(s, sha)
+
+
+def image_size(s: Session, *, sha: str) -> tuple[int, int] | None:
+    image = s.get(Image, sha)
+    return (image.width, image.height) if image is not None else None
+
+
+def cancel_job(s: Session, *, job_id: int, user_id: int) -> bool:
+    return queue.cancel(s, job_id, user_id=user_id)
