@@ -1,0 +1,186 @@
+"""Fast in-process tests of the bot's pieces: texts, buttons, settings, uploads, logging."""
+
+from __future__ import annotations
+
+import io
+import logging
+import string
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from bot import callback_data as cd
+from bot.delivery import Active, as_photo, progress_bar, status_text
+from bot.logging_setup import REDACTED, RedactToken
+from bot.settings import BotSettings, SettingsError
+from bot.texts import LANGUAGES, Texts, en, pick_language, ru
+from bot.uploads import UploadRejected, check_upload
+
+TOKEN = "123456789:AAH-valid_looking_token_0123456789abc"
+
+
+def fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_language_has_the_same_texts_and_placeholders() -> None:
+    assert en.TEXTS.keys() == ru.TEXTS.keys()
+    for key, text in en.TEXTS.items():
+        assert fields(text) == fields(ru.TEXTS[key]), key
+        assert text.strip() and ru.TEXTS[key].strip(), key
+
+
+def test_language_follows_telegram_until_chosen() -> None:
+    assert pick_language(None, "ru-RU") == "ru"
+    assert pick_language(None, "de") == "en"
+    assert pick_language("en", "ru") == "en"
+    assert set(LANGUAGES) == {"en", "ru"}
+    assert Texts("ru")("queued", position=3).startswith("В очереди")
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        cd.PickPreset("starry-night"),
+        cd.GalleryPage(3),
+        cd.CancelJob(2**40),
+        cd.SwapJob(7),
+        cd.Rerun(12, "s"),
+        cd.SettingsMenu(),
+        cd.SettingsMenu("size"),
+        cd.SettingsMenu("quality", "high"),
+        cd.ChooseLanguage("ru"),
+    ],
+)
+def test_callback_data_round_trips_within_64_bytes(action: cd.Action) -> None:
+    data = cd.encode(action)
+    assert len(data.encode()) <= 64
+    assert cd.parse(data) == action
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        "",
+        "x",
+        "x:",
+        "x:0",
+        "x:-1",
+        "x:1e5",
+        "x:99999999999999999999",
+        "x:1:2",
+        "r:5:z",
+        "r:5",
+        "p:../etc",
+        "p:UPPER",
+        "s:size:9999",
+        "s:nope",
+        "l:de",
+        "g:-1",
+        "q:1",
+        "x:١٢",
+        "p:" + "a" * 70,
+    ],
+)
+def test_forged_callback_data_is_rejected(data: str | None) -> None:
+    assert cd.parse(data) is None
+
+
+def test_settings_from_env() -> None:
+    settings = BotSettings.from_env(
+        {
+            "BOT_TOKEN": TOKEN,
+            "ADMIN_IDS": "1, 2",
+            "ALLOWED_USERS": "",
+            "MAX_UPLOAD_BYTES": str(50 * 2**20),
+            "DATA_DIR": "/tmp/x",
+        }
+    )
+    assert settings.admin_ids == {1, 2}
+    assert settings.allowed_users is None
+    assert settings.max_upload_bytes == 20 * 2**20  # Telegram's getFile limit caps it
+    assert settings.database_url.startswith("sqlite:////tmp/x/")
+    assert not settings.webhook
+
+
+@pytest.mark.parametrize("token", ["", "   ", "123:short", "YOUR_TOKEN_HERE", "abc:" + "x" * 35])
+def test_missing_or_malformed_token_is_refused_without_echoing_it(token: str) -> None:
+    with pytest.raises(SettingsError, match="BOT_TOKEN") as caught:
+        BotSettings.from_env({"BOT_TOKEN": token})
+    if token.strip():
+        assert token not in str(caught.value)
+
+
+def test_webhook_needs_a_secret() -> None:
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        BotSettings.from_env({"BOT_TOKEN": TOKEN, "WEBHOOK_URL": "https://example.org/hook"})
+
+
+def test_token_is_redacted_from_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    redactor = RedactToken(TOKEN)
+    logger = logging.getLogger("httpx.test")
+    caplog.handler.addFilter(redactor)
+    try:
+        logger.warning("HTTP Request: POST https://api.telegram.org/bot%s/getMe", TOKEN)
+        try:
+            raise RuntimeError(f"failed url .../bot{TOKEN}/sendPhoto")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        caplog.handler.removeFilter(redactor)
+    assert TOKEN not in caplog.text and TOKEN.split(":")[1] not in caplog.text
+    assert REDACTED in caplog.text
+
+
+def test_importing_the_bot_does_not_import_torch() -> None:
+    code = (
+        "import sys, bot, bot.app, bot.__main__, bot.delivery, bot.uploads, bot.presets.commands;"
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_quality_names_match_the_engine() -> None:
+    quality = pytest.importorskip("engine.quality")
+    assert cd.SETTING_VALUES["quality"] == quality.PRESET_NAMES
+
+
+def picture(width: int, height: int, fmt: str = "JPEG") -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def test_uploads_are_checked() -> None:
+    upload = check_upload(picture(300, 200), max_pixels=10**6)
+    assert (upload.width, upload.height, upload.mime) == (300, 200, "image/jpeg")
+    webp = check_upload(picture(100, 100, "WEBP"), max_pixels=10**6)
+    assert webp.mime == "image/jpeg"  # re-encoded for the engine
+    for data, key in [
+        (b"%PDF-1.4 not a picture", "not_image"),
+        (picture(2000, 1000), "too_many_pixels"),
+        (picture(400, 10), "bad_shape"),
+        (picture(300, 200)[:400], "damaged"),
+    ]:
+        with pytest.raises(UploadRejected) as caught:
+            check_upload(data, max_pixels=10**6)
+        assert caught.value.key == key
+
+
+def test_what_goes_as_a_photo() -> None:
+    assert as_photo(1000, 1280, 960)
+    assert not as_photo(11 * 2**20, 1280, 960)
+    assert not as_photo(1000, 6000, 5000)
+    assert not as_photo(1000, 2100, 100)
+
+
+def test_status_text_shows_position_then_a_bar_with_eta() -> None:
+    t = Texts("en")
+    queued = Active(1, 1, 1, "queued", 3, 0.0, None, "en")
+    assert "place 3" in status_text(queued, t)
+    running = Active(1, 1, 1, "running", None, 0.42, 75.0, "en")
+    text = status_text(running, t)
+    assert progress_bar(0.42) in text and "42%" in text and "75 s" in text
