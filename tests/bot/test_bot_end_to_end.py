@@ -1,0 +1,155 @@
+"""The whole service: `python -m bot` with its engine worker, people, and pictures coming back.
+
+The worker runs on the CPU with tiny pictures (64 px) and a few optimiser steps (JOB_STEPS), so
+a job takes seconds; loading torch and VGG-19 in the worker takes most of the time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+from bot_harness import REPO, BotProcess, photo, small_settings
+from fake_telegram import FakeTelegram, Person, draw_image
+
+pytestmark = pytest.mark.slow
+
+RESULT_TIMEOUT = 150.0  # the worker's first start loads torch and the weights
+
+
+def is_result(message: object) -> bool:
+    return getattr(message, "kind", None) == "photo" and "Here it is" in getattr(
+        message, "text", ""
+    )
+
+
+async def test_photo_and_preset_come_back_painted(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str
+) -> None:
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    alice.send_photo(photo(96, 64))
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    result = await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
+    picture = alice.largest_photo(result)
+    assert picture.size == (64, 43)  # the photo's 3:2, at the person's 64 px
+    assert {b["text"] for b in result.buttons} >= {
+        "🎨 Another style",
+        "➕ Stronger",
+        "➖ Weaker",
+        "🌈 Keep my colours",
+    }
+    await alice.wait_edit(status, lambda m: m.text == "Done." and not m.buttons)
+    shown = [old.get("text", "") for _, old in status.edits]
+    assert all(
+        b - a >= 0.9
+        for a, b in zip(
+            [t for t, _ in status.edits], [t for t, _ in status.edits][1:], strict=False
+        )
+    ), "status edits came faster than PROGRESS_EDIT_SECONDS"
+    assert any("queue" in text for text in shown)
+    # "Stronger" runs it again on the photo already sent.
+    mark = len(alice.messages)
+    alice.press(result, "➕ Stronger")
+    await alice.wait_message(is_result, after=mark, timeout=RESULT_TIMEOUT)
+    assert tg.token not in bot_process.log()
+    assert tg.token.split(":")[1] not in bot_process.log()
+
+
+async def test_own_style_photo_and_two_people_at_once(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str
+) -> None:
+    alice, bob = Person(tg), Person(tg, first_name="Bob", language_code="ru")
+    small_settings(database_url, alice)
+    small_settings(database_url, bob)
+    await bot_process.start()
+    alice.send_document(photo(64, 96), file_name="tall.png", mime_type="image/png")
+    bob.send_photo(photo(120, 60))
+    await alice.wait_reply("Got your photo")
+    await bob.wait_reply("Фото получено")
+    alice.send_photo(draw_image(80, 80))
+    gallery = await bob.wait_message(lambda m: m.kind == "photo")
+    bob.press(gallery, "2. Painting 2")
+    got_alice = await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
+    got_bob = await bob.wait_message(
+        lambda m: m.kind == "photo" and "Готово" in m.text, timeout=RESULT_TIMEOUT
+    )
+    assert alice.largest_photo(got_alice).size == (43, 64)
+    assert bob.largest_photo(got_bob).size == (64, 32)
+
+
+async def test_full_quality_file_on_request(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str
+) -> None:
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    alice.command("settings")
+    menu = await alice.wait_reply("Your settings")
+    alice.press(menu, "Full-quality file")
+    await alice.wait_edit(menu, lambda m: "choose a value" in m.text)
+    alice.press(menu, "yes")
+    await alice.wait_edit(menu, lambda m: "file: yes" in m.text)
+    alice.send_photo(photo())
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    document = await alice.wait_message(lambda m: m.kind == "document", timeout=RESULT_TIMEOUT)
+    assert document.message["document"]["file_name"].endswith(".jpg")
+    assert any(is_result(m) for m in alice.messages)
+
+
+async def test_a_restart_between_done_and_delivered_delivers_once(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str, bot_env: dict[str, str]
+) -> None:
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start("--no-engine")
+    alice.send_photo(photo())
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    assert await bot_process.stop() == 0
+    # The engine finishes the job while the bot is down.
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "engine",
+        "work",
+        "--once",
+        cwd=REPO,
+        env=bot_env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(worker.communicate(), RESULT_TIMEOUT)
+    assert worker.returncode == 0, out.decode(errors="replace")
+    assert not any(is_result(m) for m in alice.messages)
+    await bot_process.start("--no-engine")
+    await alice.wait_message(is_result, timeout=30)
+    await alice.wait_edit(status, lambda m: m.text == "Done.")
+    await asyncio.sleep(2)  # several delivery rounds
+    assert await bot_process.stop() == 0
+    await bot_process.start("--no-engine")
+    await asyncio.sleep(2)
+    assert sum(is_result(m) for m in alice.messages) == 1
+
+
+async def test_a_person_who_blocked_the_bot_does_not_stop_delivery(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str
+) -> None:
+    alice, bob = Person(tg), Person(tg, first_name="Bob")
+    small_settings(database_url, alice)
+    small_settings(database_url, bob)
+    await bot_process.start()
+    for person in (alice, bob):
+        person.send_photo(photo())
+        gallery = await person.wait_message(lambda m: m.kind == "photo")
+        person.press(gallery, "1. Painting 1")
+        await person.wait_reply("queue")
+    alice.block_bot()
+    await bob.wait_message(is_result, timeout=RESULT_TIMEOUT)
+    await tg.wait_for(lambda: "blocked the bot" in bot_process.log(), timeout=RESULT_TIMEOUT)
