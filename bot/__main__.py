@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from urllib.parse import urlsplit
 
 from .settings import BotSettings, SettingsError
 
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         application.run_webhook(
             listen=settings.webhook_listen,
             port=settings.webhook_port,
-            url_path=settings.webhook_secret or "",
+            # Telegram posts to WEBHOOK_URL; the server answers on that URL's path.
+            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
             webhook_url=settings.webhook_url,
             secret_token=settings.webhook_secret,
             allowed_updates=UPDATE_KINDS,

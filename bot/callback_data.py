@@ -127,7 +127,7 @@ def parse(data: str | None) -> Action | None:
             return SwapJob(job_id) if job_id else None
         case "r", [job, how] if how in RERUN_HOWS:
             job_id = _job_id(job)
-            return Rerun(job_id, how) if job_id else None  # type: ignore[arg-type]
+            return Rerun(job_id, how) if job_id else None
         case "s", []:
             return SettingsMenu()
         case "s", [setting] if setting in SETTING_VALUES:

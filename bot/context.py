@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import CallbackContext, ExtBot
 
 from .presets import PresetLibrary
 from .settings import BotSettings
@@ -43,14 +43,6 @@ class BotData:
 
 class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
     """The context handlers see: ``context.settings``, ``context.db(fn, **kw)``."""
-
-    def __init__(
-        self,
-        application: Application[Any, Any, Any, Any, Any, Any],
-        chat_id: int | None = None,
-        user_id: int | None = None,
-    ) -> None:
-        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
 
     @property
     def settings(self) -> BotSettings:

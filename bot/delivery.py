@@ -227,7 +227,7 @@ class Delivery:
         photo = as_photo(len(data), width, height)
         file = not photo or job.send_file or max(width, height) > PHOTO_KEPT_SIDE
         caption = t("result_caption", seconds=job.run_seconds or 0)
-        markup = keyboards.result(job.job_id, t, file_button=not file)
+        markup: InlineKeyboardMarkup | None = keyboards.result(job.job_id, t, file_button=not file)
         with contextlib.suppress(TelegramError):
             await self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
         if photo:

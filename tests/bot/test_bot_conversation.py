@@ -113,8 +113,12 @@ async def test_settings_menu_is_stored_per_person(
     assert "Output size: automatic" in (await bob.wait_reply("Your settings")).text
 
 
-async def test_bad_input_gets_a_short_hint(tg: FakeTelegram, bot_process: BotProcess) -> None:
+async def test_bad_input_gets_a_short_hint(
+    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str]
+) -> None:
+    bot_env["MAX_UPLOAD_PIXELS"] = "1000000"
     await bot_process.start("--no-engine")
+    truncated = photo(300, 200)[: len(photo(300, 200)) * 2 // 3]
     alice = Person(tg)
     cases = [
         (alice.send_sticker, "Stickers"),
@@ -130,7 +134,7 @@ async def test_bad_input_gets_a_short_hint(tg: FakeTelegram, bot_process: BotPro
             "not a picture",
         ),
         (lambda: alice.send_document(b"", claimed_size=25 * 2**20), "25 MB"),
-        (lambda: alice.send_document(photo()[:300]), "damaged"),
+        (lambda: alice.send_document(truncated), "damaged"),
         (lambda: alice.send_document(draw_image(2400, 1800, stripes=False)), "too large"),
         (
             lambda: alice.send_document(draw_image(900, 20, stripes=False)),
@@ -154,10 +158,14 @@ async def test_forged_and_stale_buttons_are_refused(
     alice.press(gallery, "1. Painting 1")
     status = await alice.wait_reply("queue")
     job_id = status.buttons[0]["callback_data"].split(":")[1]
-    # Mallory presses a copy of Alice's buttons; forged and unknown data is refused too.
+    # Mallory's modified client sends Alice's job id (and other made-up data) from a button
+    # on her own gallery message.
+    mallory.command("presets")
+    own = await mallory.wait_message(lambda m: m.kind == "photo")
     for data in [
         f"x:{job_id}",
         f"r:{job_id}:s",
+        f"r:{job_id}:f",
         f"w:{job_id}",
         "x:999999",
         "p:no-such-preset",
@@ -165,14 +173,16 @@ async def test_forged_and_stale_buttons_are_refused(
         "r:1:q",
         "garbage",
         "s:size:123",
+        "l:xx",
     ]:
-        query = mallory.press_data(status, data)
+        query = mallory.press_data(own, data)
         answer = await mallory.wait_answer(query)
-        assert answer["text"] in ("This button is out of date.", "That is not your picture."), data
+        assert answer["text"] == "This button is out of date.", data
     assert status.buttons, "Alice's job was not touched"
     assert "queue" in status.text
+    assert len(mallory.messages) == 1
     # A preset pressed with no photo waiting asks for the photo first.
-    query = mallory.press(gallery, "1. Painting 1")
+    query = mallory.press(own, "1. Painting 1")
     assert "photo first" in (await mallory.wait_answer(query))["text"]
 
 
