@@ -64,17 +64,21 @@ def _whole(name: str, value: int, low: int, high: int) -> int:
 
 
 def spread_steps(schedule: tuple[int, ...], total: int) -> tuple[int, ...]:
-    """Scale a per-level schedule to ``total`` steps, keeping its proportions (at least 1 each
-    where the schedule had any)."""
+    """Scale a per-level schedule to ``total`` steps in proportion, at least one per level."""
     if total < len(schedule):
         # Too few steps to visit every level: spend them all on the finest.
         return (0,) * (len(schedule) - 1) + (total,)
     whole = sum(schedule)
-    steps = [max(1, round(s * total / whole)) for s in schedule]
-    steps[-1] += total - sum(steps)
-    if steps[-1] < 1:  # rounding took too much from the finest level; take it back elsewhere
-        steps = [max(1, s) for s in schedule]
-        steps[0] += total - sum(steps)
+    shares = [s * total / whole for s in schedule]
+    steps = [max(1, int(share)) for share in shares]
+    while sum(steps) > total:  # the minimum of one per level overshot; take from the largest
+        steps[steps.index(max(steps))] -= 1
+    # Largest remainders get the steps that rounding down left over.
+    by_remainder = sorted(
+        range(len(shares)), key=lambda i: shares[i] - int(shares[i]), reverse=True
+    )
+    for i in by_remainder[: total - sum(steps)]:
+        steps[i] += 1
     return tuple(steps)
 
 
@@ -94,7 +98,9 @@ def params_from_options(
         raise ValueError(
             f"unknown quality preset {preset!r}: choose one of {', '.join(PRESET_NAMES)}"
         )
-    kind = "cuda" if resolve_device(device).type == "cuda" else "cpu"
+    # Only the kind of device matters here; whether it exists is load_vgg19's business.
+    kind = (resolve_device(device) if device == "auto" else torch.device(device)).type
+    kind = "cuda" if kind == "cuda" else "cpu"
     chosen = PRESETS[kind][preset]
     if size is not None:
         size = _whole("size", size, MIN_SIZE, MAX_SIZE)

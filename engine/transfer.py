@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -111,6 +111,8 @@ class Progress:
     loss: float
     elapsed: float  # seconds
     eta: float  # seconds left, estimated from the work done so far
+    # The picture as it stands (the CLI saves it every N steps); costs a copy only when called.
+    snapshot: Callable[[], Image.Image] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fraction(self) -> float:
@@ -340,6 +342,7 @@ def stylize(
                     loss=last_loss,
                     elapsed=elapsed,
                     eta=eta,
+                    snapshot=functools.partial(_picture, x, content_t, params.keep_colors),
                 )
                 if callback(progress) is False:
                     logger.info("stylize cancelled at step %d of %d", step, params.total_steps)
@@ -349,7 +352,13 @@ def stylize(
         del optimizer, content_loss, style_losses
 
     assert image is not None  # params guarantee at least one level
-    if params.keep_colors:
-        image = color.with_colors_of(image, content_t)
+    return _picture(image, content_t, params.keep_colors)
+
+
+def _picture(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
+    """The optimised tensor as an RGB picture, with the photo's colours put back if asked."""
+    image = image.detach().clamp(0, 1)
+    if keep_colors:
+        image = color.with_colors_of(image, content)
     pixels = image.squeeze(0).float().cpu().mul(255).round().to(torch.uint8)
     return to_pil_image(pixels)
