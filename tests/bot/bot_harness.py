@@ -79,8 +79,9 @@ class BotProcess:
         self.log_path = tmp_path / "bot.log"
         self.process: asyncio.subprocess.Process | None = None
 
-    async def start(self, *args: str, wait: bool = True) -> None:
-        polls = len(self.tg.calls_of("getUpdates"))
+    async def start(self, *args: str, wait: bool = True, ready: str = "getUpdates") -> None:
+        """Start the bot; wait until it calls ``ready`` (it polls, or sets its webhook)."""
+        polls = len(self.tg.calls_of(ready))
         log = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -95,7 +96,7 @@ class BotProcess:
         log.close()
         if wait:
             await self.tg.wait_for(
-                lambda: len(self.tg.calls_of("getUpdates")) > polls or self.exited(), timeout=60
+                lambda: len(self.tg.calls_of(ready)) > polls or self.exited(), timeout=60
             )
             assert not self.exited(), f"the bot exited:\n{self.log()}"
 

@@ -265,3 +265,32 @@ async def test_token_problems_stop_start_up_with_a_clear_message(
         out, err = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 2
         assert expected in err and b"Traceback" not in err + out
+
+
+async def test_webhook_mode_with_a_secret_token(
+    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str]
+) -> None:
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/telegram-hook"
+    bot_env.update(
+        WEBHOOK_URL=url,
+        WEBHOOK_SECRET="s3cret-Token",
+        WEBHOOK_LISTEN="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+    )
+    await bot_process.start("--no-engine", ready="setWebhook")
+    assert tg.webhook == {"url": url, "secret_token": "s3cret-Token"}
+    alice = Person(tg)
+    alice.command("help")
+    await alice.wait_reply("How it works")
+    # Without the secret, the bot's webhook server refuses the update.
+    async with aiohttp.ClientSession() as session:
+        forged = {"update_id": 999, "message": alice.messages[0].message}
+        async with session.post(url, json=forged) as response:
+            assert response.status == 403

@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import aiohttp
 from aiohttp import web
 from PIL import Image
 
@@ -157,6 +158,7 @@ class FakeTelegram:
         self._virtual_sizes: dict[str, int] = {}  # file_id -> the size a file claims to have
         self._callback_queries: set[str] = set()  # ids of button presses sent to the bot
         self._changed: asyncio.Condition | None = None
+        self._pusher: asyncio.Task[None] | None = None  # posts updates to a webhook
         self._runner: web.AppRunner | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -190,6 +192,10 @@ class FakeTelegram:
         return self
 
     async def stop(self) -> None:
+        if self._pusher is not None:
+            self._pusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pusher
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -557,8 +563,8 @@ class FakeTelegram:
         if url and not url.startswith(("https://", "http://")):
             raise ApiError(400, "Bad Request: bad webhook: unsupported URL protocol")
         self.webhook = {"url": url, "secret_token": params.get("secret_token")}
-        if url:
-            asyncio.get_running_loop().create_task(self._push_to_webhook())
+        if url and (self._pusher is None or self._pusher.done()):
+            self._pusher = asyncio.get_running_loop().create_task(self._push_to_webhook())
         return True
 
     async def api_getwebhookinfo(self, params: JSON) -> JSON:
@@ -570,11 +576,8 @@ class FakeTelegram:
 
     async def _push_to_webhook(self) -> None:
         """Deliver updates to the webhook, as Telegram does once one is set."""
-        import aiohttp
-
-        url = self.webhook["url"]
         async with aiohttp.ClientSession() as session:
-            while self.webhook.get("url") == url:
+            while url := self.webhook.get("url"):
                 for update in self.pending_updates():
                     headers = {}
                     if self.webhook.get("secret_token"):
