@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot prepare the database at DATABASE_URL: {e}", file=sys.stderr)
         return 2
 
+    from telegram.error import InvalidToken, NetworkError
+
     from .app import build_application
     from .engine_process import EngineProcess
 
@@ -67,19 +69,26 @@ def main(argv: list[str] | None = None) -> int:
         "webhook" if settings.webhook else "polling",
         "bot only" if args.no_engine else "with a local engine worker",
     )
-    if settings.webhook:
-        assert settings.webhook_url is not None
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            # Telegram posts to WEBHOOK_URL; the server answers on that URL's path.
-            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret,
-            allowed_updates=UPDATE_KINDS,
-        )
-    else:
-        application.run_polling(allowed_updates=UPDATE_KINDS)
+    try:
+        if settings.webhook:
+            assert settings.webhook_url is not None
+            application.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                # Telegram posts to WEBHOOK_URL; the server answers on that URL's path.
+                url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=settings.webhook_secret,
+                allowed_updates=UPDATE_KINDS,
+            )
+        else:
+            application.run_polling(allowed_updates=UPDATE_KINDS)
+    except InvalidToken:
+        print("error: Telegram refused BOT_TOKEN; copy it again from @BotFather", file=sys.stderr)
+        return 2
+    except NetworkError as e:
+        print(f"error: cannot reach the Bot API at TELEGRAM_API_URL ({e})", file=sys.stderr)
+        return 2
     return 0
 
 

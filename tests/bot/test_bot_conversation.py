@@ -251,7 +251,12 @@ async def test_token_problems_stop_start_up_with_a_clear_message(
 ) -> None:
     import asyncio
 
-    for token, expected in [("", b"BOT_TOKEN is not set"), ("12:nope", b"does not look like")]:
+    wrong = "987654321:" + "x" * 35  # well-formed, but not the fake server's token
+    for token, expected in [
+        ("", b"BOT_TOKEN is not set"),
+        ("12:nope", b"does not look like"),
+        (wrong, b"Telegram refused BOT_TOKEN"),
+    ]:
         env = dict(bot_env, BOT_TOKEN=token)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -265,6 +270,7 @@ async def test_token_problems_stop_start_up_with_a_clear_message(
         out, err = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 2
         assert expected in err and b"Traceback" not in err + out
+        assert token.encode() not in err + out or not token
 
 
 async def test_webhook_mode_with_a_secret_token(
