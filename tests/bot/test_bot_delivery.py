@@ -1,0 +1,162 @@
+"""Delivery, in process: the bot's application in the test's event loop, jobs finished by hand.
+
+Finishing jobs through the queue API directly (no engine) lets these tests produce results an
+engine on a small CPU could not make quickly: large pictures, pictures Telegram will not take
+as photos, failures, and people who blocked the bot.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from engine.db import make_engine, make_sessionmaker, upgrade
+from fake_telegram import FakeTelegram, Person
+from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import app as bot_app
+from bot.settings import BotSettings
+from bot.store import ensure_person
+from engine import queue
+
+
+def jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 40, 160)).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+async def application(tg: FakeTelegram, tmp_path: Path, presets_dir: Path) -> AsyncIterator[Any]:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    settings = BotSettings.from_env(
+        {
+            "BOT_TOKEN": tg.token,
+            "TELEGRAM_API_URL": tg.api_url,
+            "TELEGRAM_FILE_URL": tg.file_url,
+            "DATABASE_URL": url,
+            "PRESETS_DIR": str(presets_dir),
+            "DELIVERY_POLL_SECONDS": "0.1",
+        }
+    )
+    application = bot_app.build_application(settings, engine_process=None)
+    await application.initialize()
+    await bot_app.post_init(application)
+    assert application.updater is not None
+    await application.updater.start_polling(timeout=1)
+    await application.start()
+    yield application
+    await application.updater.stop()
+    await application.stop()
+    await bot_app.post_stop(application)
+    await application.shutdown()
+    await bot_app.post_shutdown(application)
+
+
+def finish(
+    maker: sessionmaker[Session], person: Person, result: bytes | None, *, error: str = ""
+) -> int:
+    """Queue a job for the person and finish it as a worker would; its id."""
+    with maker.begin() as s:
+        ensure_person(s, user_id=person.id, telegram_language="en")
+        image = jpeg(64, 48)
+        content = queue.put_image(s, image, mime="image/jpeg", width=64, height=48)
+        job = queue.submit(
+            s,
+            user_id=person.id,
+            chat_id=person.id,
+            content_sha=content,
+            styles=[(content, 1.0)],
+            params={"preset": "fast"},
+        )
+        job_id = job.id
+    with maker.begin() as s:
+        claimed = queue.claim(s, worker_id="test-worker", lease_seconds=60)
+        assert claimed is not None and claimed.id == job_id
+    with maker.begin() as s:
+        if result is None:
+            queue.fail(s, job_id, worker_id="test-worker", error=error, retry=False)
+        else:
+            size = Image.open(io.BytesIO(result)).size
+            sha = queue.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
+            queue.complete(s, job_id, worker_id="test-worker", result_sha=sha, run_seconds=2.0)
+    return job_id
+
+
+def delivered(maker: sessionmaker[Session], job_id: int) -> bool:
+    from engine.models import Job
+
+    with maker() as s:
+        job = s.get(Job, job_id)
+        return job is not None and job.delivered_at is not None
+
+
+async def test_a_large_result_comes_as_a_photo_and_a_full_quality_file(
+    tg: FakeTelegram, application: Any
+) -> None:
+    alice = Person(tg)
+    maker = application.bot_data.sessionmaker
+    finish(maker, alice, jpeg(2000, 1500))
+    photo = await alice.wait_message(lambda m: m.kind == "photo")
+    assert alice.largest_photo(photo).size == (1280, 960)  # what Telegram keeps
+    document = await alice.wait_message(lambda m: m.kind == "document")
+    data = alice.download(document.message["document"]["file_id"])
+    assert Image.open(io.BytesIO(data)).size == (2000, 1500)
+    assert "🎨 Another style" in [b["text"] for b in photo.buttons]
+
+
+async def test_a_result_telegram_will_not_take_as_a_photo_comes_as_a_file(
+    tg: FakeTelegram, application: Any
+) -> None:
+    alice = Person(tg)
+    job_id = finish(application.bot_data.sessionmaker, alice, jpeg(2100, 100))  # 21:1
+    document = await alice.wait_message(lambda m: m.kind == "document")
+    assert "🎨 Another style" in [b["text"] for b in document.buttons]
+    assert not tg.calls_of("sendPhoto")
+    await tg.wait_for(lambda: delivered(application.bot_data.sessionmaker, job_id))
+
+
+async def test_a_failure_is_explained(tg: FakeTelegram, application: Any) -> None:
+    alice = Person(tg)
+    finish(application.bot_data.sessionmaker, alice, None, error="the picture was too dark")
+    await alice.wait_reply("Sorry, I could not paint this one: the picture was too dark")
+
+
+async def test_blocked_person_and_network_errors_do_not_stop_delivery(
+    tg: FakeTelegram, application: Any
+) -> None:
+    maker = application.bot_data.sessionmaker
+    alice, bob = Person(tg), Person(tg)
+    alice.block_bot()
+    tg.inject_error("sendPhoto", code=502, count=1)  # a network error: retried next round
+    first = finish(maker, alice, jpeg(64, 48))
+    second = finish(maker, bob, jpeg(64, 48))
+    await bob.wait_message(lambda m: m.kind == "photo")
+    await tg.wait_for(lambda: delivered(maker, first) and delivered(maker, second))
+    assert sum(m.kind == "photo" for m in bob.messages) == 1
+    assert alice.messages == []
+
+
+async def test_each_result_is_delivered_once(tg: FakeTelegram, application: Any) -> None:
+    alice = Person(tg)
+    maker = application.bot_data.sessionmaker
+    job_ids = [finish(maker, alice, jpeg(60 + i, 40)) for i in range(3)]
+    await tg.wait_for(lambda: all(delivered(maker, j) for j in job_ids))
+    await application.bot_data.delivery.tick()  # one more round by hand: nothing new
+    assert sum(m.kind == "photo" for m in alice.messages) == 3
+
+
+def test_engine_sessionmaker_is_what_the_bot_uses(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            assert ensure_person(s, user_id=5, telegram_language="ru-RU").language == "ru"
+    finally:
+        engine.dispose()
