@@ -11,18 +11,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import queue
-from engine.models import ChatSession, Image, Job, User
+from engine.models import ChatSession, Image, Job, User, utcnow
 
 from .callback_data import SETTING_VALUES
 from .texts import LANGUAGES
 
 T = TypeVar("T")
+
+CONTENT_WAITS = timedelta(hours=6)  # how long a photo waits for its style
 
 
 async def in_transaction(
@@ -139,9 +142,11 @@ def set_setting(s: Session, *, user_id: int, setting: str, value: str) -> Person
 
 
 def waiting_content(s: Session, *, user_id: int) -> str | None:
-    """The photo waiting for a style, if any."""
+    """The photo waiting for a style, if any (a photo forgotten for hours no longer waits)."""
     session = s.get(ChatSession, user_id)
-    return session.content_sha if session is not None else None
+    if session is None or session.updated_at < utcnow() - CONTENT_WAITS:
+        return None
+    return session.content_sha
 
 
 def set_waiting_content(s: Session, *, user_id: int, chat_id: int, sha: str | None) -> None:
@@ -154,6 +159,7 @@ def set_waiting_content(s: Session, *, user_id: int, chat_id: int, sha: str | No
     session.chat_id = chat_id
     session.content_sha = sha
     session.style_sha = None
+    session.updated_at = utcnow()
 
 
 def job_of(s: Session, *, job_id: int, user_id: int) -> JobView | None:
