@@ -1,0 +1,737 @@
+"""The job queue: the only channel between the bot and the engine workers.
+
+A job moves ``queued -> running -> done | failed | cancelled``. A worker *claims* a queued job
+atomically and holds a *lease* on it, which it extends while it works (``heartbeat``,
+``report_progress``). When a worker dies its lease runs out and ``reclaim_expired`` puts the
+job back in the queue, until the job has been tried ``max_attempts`` times; then it fails
+with a reason a person can read. Finished jobs stay *undelivered* until the bot has answered.
+
+Every function takes a session and leaves the transaction to the caller
+(``with sessionmaker.begin() as s: ...``), so several calls can commit together; the bot calls
+them in a thread (``asyncio.to_thread``). Timestamps are naive UTC from the caller's clock;
+``now=`` lets tests move time. SQLite and PostgreSQL differ in how a claim is made atomic,
+and that difference lives here and nowhere else:
+
+- PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks the next job, skipping jobs other
+  workers are claiming at this moment, then an ``UPDATE`` takes it.
+- SQLite ignores ``FOR UPDATE``; one conditional ``UPDATE ... WHERE id = (SELECT ...) AND
+  state = 'queued' RETURNING`` picks and takes it in one statement, and ``engine.db`` starts
+  every transaction with ``BEGIN IMMEDIATE``, so writers take turns.
+
+Attempts count claims: ``claim`` adds one, ``release`` (a clean shutdown) gives it back, so a
+job whose worker died shows one attempt more when it is queued again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
+
+from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Subquery
+
+from engine.models import FINISHED_STATES, Image, Job, JobState, User, Worker, utcnow
+
+logger = logging.getLogger(__name__)
+
+QUEUED, RUNNING = JobState.QUEUED.value, JobState.RUNNING.value
+DONE, FAILED, CANCELLED = JobState.DONE.value, JobState.FAILED.value, JobState.CANCELLED.value
+FINISHED = tuple(state.value for state in FINISHED_STATES)
+
+WORKER_LIVE_SECONDS = 120.0  # a worker not seen for this long counts as gone
+FAIR_SHARE_WINDOW = timedelta(hours=1)  # recent use that pushes a person's next job back
+
+
+class JobParams(TypedDict, total=False):
+    """The user-facing options a job carries; the worker passes them to params_from_options."""
+
+    preset: str  # "fast" | "balanced" | "high"
+    size: int | None  # long side in pixels; None: the preset's
+    strength: float
+    style_scale: float
+    keep_colors: bool
+    seed: int | None
+    steps: int | None  # total optimiser steps; None: the preset's
+
+
+class QueueFull(Exception):
+    """A limit refused a new job; ``reason`` says which (the bot words the answer)."""
+
+    REASONS = ("user_queued", "user_hourly", "global")
+
+    def __init__(self, reason: str, *, limit: int) -> None:
+        super().__init__(f"queue limit reached: {reason} (limit {limit})")
+        self.reason = reason
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class JobControl:
+    """What a running job's worker must do after reporting progress."""
+
+    cancel_requested: bool = False  # the owner cancelled: stop and mark it cancelled
+    lease_lost: bool = False  # the job is no longer ours (reclaimed or finished): stop
+
+    @property
+    def keep_going(self) -> bool:
+        return not (self.cancel_requested or self.lease_lost)
+
+
+@dataclass(frozen=True)
+class HourCount:
+    hour: datetime  # start of the hour, naive UTC
+    done: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queued: int
+    running: int
+    live_workers: int
+    submitted_last_hour: int
+    done_last_hour: int
+    failed_last_hour: int
+    cancelled_last_hour: int
+    mean_run_seconds: float | None  # of the jobs done in the last hour
+    oldest_queued_seconds: float | None  # how long the longest-waiting job has waited
+    by_hour: tuple[HourCount, ...]  # the last 24 hours that saw finished jobs, oldest first
+
+
+def _dialect(s: Session) -> str:
+    return s.get_bind().dialect.name
+
+
+def _times(n: int) -> str:
+    return {1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
+# -- images ---------------------------------------------------------------------------------
+
+
+def put_image(s: Session, data: bytes, *, mime: str, width: int, height: int) -> str:
+    """Store image bytes once, however often they are sent; their SHA-256 (hex)."""
+    sha = hashlib.sha256(data).hexdigest()
+    values = {"sha256": sha, "data": data, "mime": mime, "width": width, "height": height}
+    values["created_at"] = utcnow()
+    # ON CONFLICT DO NOTHING: two people sending the same picture at the same moment must
+    # both succeed; a check-then-insert would let one of them hit the primary key.
+    dialect = _dialect(s)
+    if dialect == "postgresql":
+        s.execute(postgresql.insert(Image).values(values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        s.execute(sqlite.insert(Image).values(values).on_conflict_do_nothing())
+    elif s.get(Image, sha) is None:
+        s.execute(insert(Image).values(values))
+    return sha
+
+
+def get_image(s: Session, sha256: str) -> bytes:
+    """The bytes stored under ``sha256``; KeyError if there are none."""
+    data = s.scalar(select(Image.data).where(Image.sha256 == sha256))
+    if data is None:
+        raise KeyError(f"no image {sha256}")
+    return data
+
+
+# -- submitting and cancelling --------------------------------------------------------------
+
+
+def submit(
+    s: Session,
+    *,
+    user_id: int,
+    chat_id: int,
+    content_sha: str,
+    styles: Sequence[tuple[str, float]],
+    params: Mapping[str, Any],
+    priority: int = 0,
+    max_attempts: int = 3,
+    max_queued_per_user: int | None = None,
+    max_per_hour_per_user: int | None = None,
+    max_queued_total: int | None = None,
+    now: datetime | None = None,
+) -> Job:
+    """Queue a job for ``user_id`` (who must exist); QueueFull if a limit says no.
+
+    ``max_queued_per_user`` counts the person's open jobs (queued or running),
+    ``max_per_hour_per_user`` the jobs they submitted in the last hour, and
+    ``max_queued_total`` everyone's queued jobs.
+    """
+    if not styles:
+        raise ValueError("a job needs at least one style image")
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+    now = now or utcnow()
+    # Lock the person's row so that two uploads at once from the same person cannot both
+    # pass the per-person limits (SQLite's BEGIN IMMEDIATE already serialises writers).
+    s.execute(select(User.id).where(User.id == user_id).with_for_update())
+    if max_queued_per_user is not None:
+        open_jobs = s.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.user_id == user_id, Job.state.in_((QUEUED, RUNNING)))
+        )
+        if (open_jobs or 0) >= max_queued_per_user:
+            raise QueueFull("user_queued", limit=max_queued_per_user)
+    if max_per_hour_per_user is not None:
+        recent = s.scalar(
+            select(func.count())
+            .select_from(Job)
+            .where(Job.user_id == user_id, Job.created_at > now - timedelta(hours=1))
+        )
+        if (recent or 0) >= max_per_hour_per_user:
+            raise QueueFull("user_hourly", limit=max_per_hour_per_user)
+    if max_queued_total is not None:
+        # Not locked: under a burst the global cap may be passed by a few jobs, which is
+        # harmless, and locking the whole queue for it would serialise every submission.
+        waiting = s.scalar(select(func.count()).select_from(Job).where(Job.state == QUEUED))
+        if (waiting or 0) >= max_queued_total:
+            raise QueueFull("global", limit=max_queued_total)
+    job = Job(
+        user_id=user_id,
+        chat_id=chat_id,
+        state=QUEUED,
+        priority=priority,
+        content_sha=content_sha,
+        styles=[{"sha256": sha, "weight": float(weight)} for sha, weight in styles],
+        params=dict(params),
+        attempts=0,
+        max_attempts=max_attempts,
+        progress=0.0,
+        cancel_requested=False,
+        created_at=now,
+    )
+    s.add(job)
+    s.flush()
+    logger.info("job %s queued for user %s", job.id, user_id)
+    return job
+
+
+def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None) -> bool:
+    """Cancel someone's own job: a queued one at once, a running one at its next step.
+
+    False when the job is not theirs or is already finished (the owner check is here, since
+    anyone can forge a button that names a job).
+    """
+    now = now or utcnow()
+    # Conditional updates, not read-then-write: a worker may claim or finish the job at any
+    # moment, and whichever statement matches the job's state at that moment wins.
+    taken = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.user_id == user_id, Job.state == QUEUED)
+        .values(state=CANCELLED, finished_at=now, eta_seconds=None)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 1:  # type: ignore[attr-defined]
+        logger.info("job %s cancelled by its owner while queued", job_id)
+        return True
+    flagged = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.user_id == user_id, Job.state == RUNNING)
+        .values(cancel_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+    if flagged.rowcount == 1:  # type: ignore[attr-defined]
+        logger.info("job %s: its owner asked the worker to stop", job_id)
+        return True
+    return False
+
+
+# -- the order of the queue -----------------------------------------------------------------
+
+
+def _queue_order(now: datetime) -> tuple[Select[Any], list[ColumnElement[Any]], Subquery]:
+    """Queued jobs in the order they will run, fairly between people.
+
+    A job's *turn* is its rank among its owner's queued jobs plus the number of their jobs
+    that started in the last hour (running or finished since). Someone with five jobs queued
+    gets turns 1..5 and, once one has run, 2..5; someone arriving with one job gets turn 1 and
+    goes before the first person's second job. Counting recent starts rather than jobs
+    running now keeps this fair with a single worker too, where nobody's job is running at
+    the moment of a claim. Priority and then age break ties.
+    """
+    queued = (
+        select(
+            Job.id,
+            Job.user_id,
+            Job.priority,
+            Job.created_at,
+            func.row_number()
+            .over(
+                partition_by=Job.user_id,
+                order_by=(Job.priority.desc(), Job.created_at, Job.id),
+            )
+            .label("rank"),
+        )
+        .where(Job.state == QUEUED)
+        .subquery("queued")
+    )
+    # Only people who have something queued matter; that keeps the count on the
+    # (user_id, state) index instead of scanning every job ever run.
+    waiting_people = select(Job.user_id).where(Job.state == QUEUED).distinct()
+    started = (
+        select(Job.user_id, func.count().label("started"))
+        .where(
+            Job.user_id.in_(waiting_people),
+            Job.started_at > now - FAIR_SHARE_WINDOW,
+        )
+        .group_by(Job.user_id)
+        .subquery("started")
+    )
+    turn = queued.c.rank + func.coalesce(started.c.started, 0)
+    order: list[ColumnElement[Any]] = [
+        turn,
+        queued.c.priority.desc(),
+        queued.c.created_at,
+        queued.c.id,
+    ]
+    base = select(queued.c.id).select_from(
+        queued.outerjoin(started, started.c.user_id == queued.c.user_id)
+    )
+    return base, order, queued
+
+
+def position(s: Session, job_id: int, *, now: datetime | None = None) -> int | None:
+    """Where a queued job stands (1 = the next to run); None if it is not queued."""
+    base, order, _ = _queue_order(now or utcnow())
+    ranked = base.add_columns(func.row_number().over(order_by=order).label("position")).subquery()
+    found = s.scalar(select(ranked.c.position).where(ranked.c.id == job_id))
+    return int(found) if found is not None else None
+
+
+# -- the worker's side ----------------------------------------------------------------------
+
+
+def claim(
+    s: Session, *, worker_id: str, lease_seconds: float, now: datetime | None = None
+) -> Job | None:
+    """Take the next job in fair order for ``worker_id``, or None when the queue is empty."""
+    now = now or utcnow()
+    base, order, queued = _queue_order(now)
+    take = (
+        update(Job)
+        .values(
+            state=RUNNING,
+            worker_id=worker_id,
+            attempts=Job.attempts + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            heartbeat_at=now,
+            started_at=now,
+            progress=0.0,
+            eta_seconds=None,
+        )
+        .returning(Job)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    if _dialect(s) == "postgresql":
+        # Lock the chosen row; SKIP LOCKED passes over rows other workers are taking right
+        # now instead of waiting for them. The window functions live in a subquery because
+        # FOR UPDATE is not allowed beside them. Re-checking state in the outer query makes
+        # PostgreSQL re-test a row that another worker took and committed meanwhile.
+        pick = (
+            base.join(Job, Job.id == queued.c.id)
+            .where(Job.state == QUEUED)
+            .order_by(*order)
+            .limit(1)
+            .with_for_update(skip_locked=True, of=Job)
+        )
+        job_id = s.scalar(pick)
+        if job_id is None:
+            return None
+        job = s.scalars(take.where(Job.id == job_id, Job.state == QUEUED)).one_or_none()
+    else:
+        # One statement picks and takes; "AND state = 'queued'" makes it a no-op rather
+        # than a double claim should the subquery ever see a job another writer just took.
+        pick_id = base.order_by(*order).limit(1).scalar_subquery()
+        job = s.scalars(take.where(Job.id == pick_id, Job.state == QUEUED)).one_or_none()
+    if job is not None:
+        logger.info("job %s claimed by %s (attempt %s)", job.id, worker_id, job.attempts)
+    return job
+
+
+def _ours(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
+    # Every write a worker makes is conditional on still holding the job: after its lease
+    # ran out the job may belong to someone else, and the late writer must lose.
+    return (Job.id == job_id, Job.worker_id == worker_id, Job.state == RUNNING)
+
+
+def heartbeat(
+    s: Session, job_id: int, *, worker_id: str, lease_seconds: float, now: datetime | None = None
+) -> bool:
+    """Extend the lease; False when the job is no longer this worker's."""
+    now = now or utcnow()
+    result = s.execute(
+        update(Job)
+        .where(*_ours(job_id, worker_id))
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def report_progress(
+    s: Session,
+    job_id: int,
+    *,
+    worker_id: str,
+    fraction: float,
+    eta_seconds: float | None,
+    lease_seconds: float,
+    now: datetime | None = None,
+) -> JobControl:
+    """Record progress, extend the lease, and say whether to go on."""
+    now = now or utcnow()
+    cancel_requested = s.scalar(
+        update(Job)
+        .where(*_ours(job_id, worker_id))
+        .values(
+            progress=min(max(fraction, 0.0), 1.0),
+            eta_seconds=eta_seconds,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            heartbeat_at=now,
+        )
+        .returning(Job.cancel_requested)
+        .execution_options(synchronize_session=False)
+    )
+    if cancel_requested is None:
+        return JobControl(lease_lost=True)
+    return JobControl(cancel_requested=bool(cancel_requested))
+
+
+def complete(
+    s: Session,
+    job_id: int,
+    *,
+    worker_id: str,
+    result_sha: str,
+    run_seconds: float,
+    now: datetime | None = None,
+) -> bool:
+    """Record the result; False (and nothing changes) when the job is no longer ours."""
+    now = now or utcnow()
+    result = s.execute(
+        update(Job)
+        .where(*_ours(job_id, worker_id))
+        .values(
+            # A cancel that arrived after the last step still wins: the person said no.
+            state=case((Job.cancel_requested, CANCELLED), else_=DONE),
+            result_sha=result_sha,
+            run_seconds=run_seconds,
+            progress=1.0,
+            eta_seconds=None,
+            error=None,
+            lease_expires_at=None,
+            finished_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    done = bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    if done:
+        logger.info("job %s finished by %s in %.1f s", job_id, worker_id, run_seconds)
+    return done
+
+
+def _held(s: Session, job_id: int, worker_id: str) -> Job | None:
+    """The job, locked, if ``worker_id`` still holds it."""
+    return s.scalars(
+        select(Job)
+        .where(*_ours(job_id, worker_id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def _requeue(job: Job) -> None:
+    job.state = QUEUED
+    job.worker_id = None
+    job.lease_expires_at = None
+    job.heartbeat_at = None
+    job.started_at = None
+    job.progress = 0.0
+    job.eta_seconds = None
+
+
+def _finish(job: Job, state: str, now: datetime, *, error: str | None = None) -> None:
+    job.state = state
+    job.error = error
+    job.lease_expires_at = None
+    job.eta_seconds = None
+    job.finished_at = now
+
+
+def fail(
+    s: Session,
+    job_id: int,
+    *,
+    worker_id: str,
+    error: str,
+    retry: bool,
+    now: datetime | None = None,
+) -> str | None:
+    """A run failed with ``error`` (a sentence a person can read).
+
+    ``retry``: queue it again unless it has had all its attempts; otherwise it fails for
+    good. Returns the job's new state, or None when it was no longer this worker's.
+    """
+    now = now or utcnow()
+    job = _held(s, job_id, worker_id)
+    if job is None:
+        return None
+    if job.cancel_requested:
+        _finish(job, CANCELLED, now)
+    elif retry and job.attempts < job.max_attempts:
+        _requeue(job)
+        job.error = error  # kept for the logs and /stats; cleared when it succeeds
+        logger.warning("job %s attempt %s failed, will retry: %s", job_id, job.attempts, error)
+    else:
+        reason = error if not retry or job.attempts < 2 else f"{error} (tried {job.attempts} times)"
+        _finish(job, FAILED, now, error=reason)
+        logger.warning("job %s failed: %s", job_id, reason)
+    s.flush()
+    return job.state
+
+
+def release(s: Session, job_id: int, *, worker_id: str, now: datetime | None = None) -> None:
+    """Hand a job back on shutdown: queued again, the attempt not counted."""
+    now = now or utcnow()
+    job = _held(s, job_id, worker_id)
+    if job is None:
+        return
+    if job.cancel_requested:
+        _finish(job, CANCELLED, now)
+    else:
+        _requeue(job)
+        job.attempts = max(job.attempts - 1, 0)
+        logger.info("job %s handed back by %s", job_id, worker_id)
+    s.flush()
+
+
+def mark_cancelled(s: Session, job_id: int, *, worker_id: str, now: datetime | None = None) -> bool:
+    """The worker stopped a job whose owner cancelled it; False if it was no longer ours."""
+    now = now or utcnow()
+    job = _held(s, job_id, worker_id)
+    if job is None:
+        return False
+    _finish(job, CANCELLED, now)
+    s.flush()
+    logger.info("job %s cancelled while running", job_id)
+    return True
+
+
+def reclaim_expired(s: Session, *, now: datetime | None = None) -> int:
+    """Take back running jobs whose lease has passed (their worker died); how many.
+
+    Each goes back to the queue, or fails with a readable reason once it has had all its
+    attempts (a picture that kills the engine every time must not kill it forever).
+    """
+    now = now or utcnow()
+    # SKIP LOCKED: two workers reclaiming at once each take different jobs rather than one
+    # waiting on the other (SQLite: ignored, writers already take turns).
+    expired = s.scalars(
+        select(Job)
+        .where(Job.state == RUNNING, Job.lease_expires_at < now)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).all()
+    for job in expired:
+        previous = job.worker_id
+        if job.cancel_requested:
+            _finish(job, CANCELLED, now)
+        elif job.attempts >= job.max_attempts:
+            _finish(
+                job,
+                FAILED,
+                now,
+                error=f"the engine stopped while working on it {_times(job.attempts)}",
+            )
+        else:
+            _requeue(job)
+        logger.warning(
+            "job %s: lease of %s expired after attempt %s; now %s",
+            job.id,
+            previous,
+            job.attempts,
+            job.state,
+        )
+    s.flush()
+    return len(expired)
+
+
+# -- the bot's side -------------------------------------------------------------------------
+
+
+def undelivered(s: Session, *, limit: int = 20) -> list[Job]:
+    """Finished jobs (done, failed or cancelled) the bot has not answered yet, oldest first."""
+    return list(
+        s.scalars(
+            select(Job)
+            .where(Job.state.in_(FINISHED), Job.delivered_at.is_(None))
+            .order_by(Job.finished_at, Job.id)
+            .limit(limit)
+        )
+    )
+
+
+def mark_delivered(s: Session, job_id: int, *, now: datetime | None = None) -> bool:
+    """Record that the bot answered; True for the first caller only."""
+    # Conditional on "not delivered yet": two bot processes (or a retry after a restart)
+    # racing to deliver the same job get one True between them.
+    result = s.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state.in_(FINISHED), Job.delivered_at.is_(None))
+        .values(delivered_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def active_jobs(s: Session) -> list[Job]:
+    """Queued and running jobs, for the bot's progress messages."""
+    return list(s.scalars(select(Job).where(Job.state.in_((QUEUED, RUNNING))).order_by(Job.id)))
+
+
+# -- workers ----------------------------------------------------------------------------------
+
+
+def register_worker(
+    s: Session,
+    *,
+    worker_id: str,
+    hostname: str,
+    pid: int,
+    device: str,
+    now: datetime | None = None,
+) -> None:
+    """Record a worker at start-up (a restarted worker with the same id starts afresh)."""
+    now = now or utcnow()
+    worker = s.get(Worker, worker_id)
+    if worker is None:
+        worker = Worker(id=worker_id, jobs_done=0)
+        s.add(worker)
+    worker.hostname, worker.pid, worker.device = hostname, pid, device
+    worker.started_at = worker.last_seen_at = now
+    worker.stopped_at = None
+    worker.current_job_id = None
+    s.flush()
+
+
+def worker_seen(
+    s: Session,
+    worker_id: str,
+    *,
+    current_job_id: int | None = None,
+    jobs_done: int | None = None,
+    now: datetime | None = None,
+) -> None:
+    """A worker is alive (and working on ``current_job_id``)."""
+    values: dict[str, Any] = {"last_seen_at": now or utcnow(), "current_job_id": current_job_id}
+    if jobs_done is not None:
+        values["jobs_done"] = jobs_done
+    s.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def worker_stopped(s: Session, worker_id: str, *, now: datetime | None = None) -> None:
+    now = now or utcnow()
+    s.execute(
+        update(Worker)
+        .where(Worker.id == worker_id)
+        .values(stopped_at=now, last_seen_at=now, current_job_id=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+def _hour_start(s: Session, column: Any) -> Any:
+    if _dialect(s) == "postgresql":
+        return func.date_trunc("hour", column)
+    return func.strftime("%Y-%m-%d %H:00:00", column)
+
+
+def _as_datetime(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def stats(
+    s: Session, *, now: datetime | None = None, live_seconds: float = WORKER_LIVE_SECONDS
+) -> QueueStats:
+    """The queue in numbers, for /stats and ``python -m engine stats``."""
+    now = now or utcnow()
+    hour_ago = now - timedelta(hours=1)
+
+    def count(*where: ColumnElement[bool]) -> int:
+        return int(s.scalar(select(func.count()).select_from(Job).where(*where)) or 0)
+
+    finished_recently = Job.finished_at > hour_ago
+    mean_run = s.scalar(
+        select(func.avg(Job.run_seconds)).where(Job.state == DONE, finished_recently)
+    )
+    oldest = s.scalar(select(func.min(Job.created_at)).where(Job.state == QUEUED))
+    live = s.scalar(
+        select(func.count())
+        .select_from(Worker)
+        .where(
+            Worker.stopped_at.is_(None),
+            Worker.last_seen_at > now - timedelta(seconds=live_seconds),
+        )
+    )
+    hour = _hour_start(s, Job.finished_at).label("hour")
+    rows = s.execute(
+        select(
+            hour,
+            func.sum(case((Job.state == DONE, 1), else_=0)),
+            func.sum(case((Job.state == FAILED, 1), else_=0)),
+        )
+        .where(Job.finished_at > now - timedelta(hours=24), Job.state.in_((DONE, FAILED)))
+        .group_by(hour)
+        .order_by(hour)
+    ).all()
+    return QueueStats(
+        queued=count(Job.state == QUEUED),
+        running=count(Job.state == RUNNING),
+        live_workers=int(live or 0),
+        submitted_last_hour=count(Job.created_at > hour_ago),
+        done_last_hour=count(Job.state == DONE, finished_recently),
+        failed_last_hour=count(Job.state == FAILED, finished_recently),
+        cancelled_last_hour=count(Job.state == CANCELLED, finished_recently),
+        mean_run_seconds=float(mean_run) if mean_run is not None else None,
+        oldest_queued_seconds=(now - oldest).total_seconds() if oldest is not None else None,
+        by_hour=tuple(
+            HourCount(hour=_as_datetime(h), done=int(d or 0), failed=int(f or 0))
+            for h, d, f in rows
+        ),
+    )
+
+
+def format_stats(numbers: QueueStats) -> str:
+    """The numbers as a few lines of text, for the command line."""
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    lines = [
+        f"queued: {numbers.queued}",
+        f"running: {numbers.running}",
+        f"live workers: {numbers.live_workers}",
+        f"oldest queued job waiting: {seconds(numbers.oldest_queued_seconds)}",
+        f"last hour: {numbers.submitted_last_hour} submitted, {numbers.done_last_hour} done, "
+        f"{numbers.failed_last_hour} failed, {numbers.cancelled_last_hour} cancelled; "
+        f"mean run {seconds(numbers.mean_run_seconds)}",
+    ]
+    if numbers.by_hour:
+        lines.append("by hour (UTC): done / failed")
+        lines += [f"  {h.hour:%Y-%m-%d %H:00}  {h.done} / {h.failed}" for h in numbers.by_hour]
+    return "\n".join(lines)
