@@ -1,0 +1,81 @@
+"""The migrations build exactly the schema the models describe, and tear it down again."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from engine.db import (
+    SchemaOutOfDate,
+    check_schema,
+    current_revision,
+    downgrade,
+    head_revision,
+    make_engine,
+    upgrade,
+)
+from engine.models import Base
+
+TABLES = {"users", "chat_sessions", "images", "jobs", "workers"}
+
+
+def test_upgrade_head_matches_the_models_and_downgrade_base_empties(
+    backend: str, fresh_url: Callable[[str], str]
+) -> None:
+    url = fresh_url(backend)
+    engine = make_engine(url)
+    try:
+        with pytest.raises(SchemaOutOfDate, match="python -m engine migrate"):
+            check_schema(engine)
+
+        upgrade(url)
+        assert current_revision(engine) == head_revision()
+        check_schema(engine)
+        assert set(inspect(engine).get_table_names()) >= TABLES
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={"compare_type": True, "compare_server_default": True},
+            )
+            assert compare_metadata(context, Base.metadata) == []
+
+        upgrade(url)  # a second upgrade is a no-op
+        downgrade(url, revision="base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        assert current_revision(engine) is None
+    finally:
+        engine.dispose()
+
+
+def test_the_migrate_command_upgrades_and_says_so(
+    backend: str, fresh_url: Callable[[str], str]
+) -> None:
+    url = fresh_url(backend)
+    env = {**os.environ, "DATABASE_URL": url}
+    command = [sys.executable, "-m", "engine", "migrate"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "upgraded the schema from nothing to" in first.stdout
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert "already at the newest schema" in second.stdout
+
+    stats = subprocess.run(
+        [sys.executable, "-m", "engine", "stats"], env=env, capture_output=True, text=True
+    )
+    assert stats.returncode == 0 and "queued: 0" in stats.stdout
+
+
+def test_stats_on_an_empty_database_says_what_to_run(tmp_path: os.PathLike[str]) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/none.db"}
+    done = subprocess.run(
+        [sys.executable, "-m", "engine", "stats"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "run `python -m engine migrate`" in done.stderr
