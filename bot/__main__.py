@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from urllib.parse import urlsplit
@@ -27,6 +28,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--no-engine", action="store_true", help="run the bot alone; engine workers run elsewhere"
     )
     return parser.parse_args(argv)
+
+
+async def check_telegram(settings: BotSettings) -> str | None:
+    """Ask Telegram who we are before starting: a refused token or no connection is a
+    one-line message, not a traceback from the library's start-up retry loop."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, NetworkError
+
+    try:
+        async with Bot(
+            settings.token, base_url=settings.api_url, base_file_url=settings.file_url
+        ) as bot:
+            logger.info("Telegram knows this bot as @%s", bot.username)
+    except InvalidToken:
+        return "Telegram refused BOT_TOKEN; copy it again from @BotFather"
+    except NetworkError as e:
+        return f"cannot reach the Bot API at TELEGRAM_API_URL ({e})"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot prepare the database at DATABASE_URL: {e}", file=sys.stderr)
         return 2
 
-    from telegram.error import InvalidToken, NetworkError
-
     from .app import build_application
     from .engine_process import EngineProcess
+
+    problem = asyncio.run(check_telegram(settings))
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     application = build_application(
         settings, engine_process=None if args.no_engine else EngineProcess()
@@ -69,26 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         "webhook" if settings.webhook else "polling",
         "bot only" if args.no_engine else "with a local engine worker",
     )
-    try:
-        if settings.webhook:
-            assert settings.webhook_url is not None
-            application.run_webhook(
-                listen=settings.webhook_listen,
-                port=settings.webhook_port,
-                # Telegram posts to WEBHOOK_URL; the server answers on that URL's path.
-                url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-                webhook_url=settings.webhook_url,
-                secret_token=settings.webhook_secret,
-                allowed_updates=UPDATE_KINDS,
-            )
-        else:
-            application.run_polling(allowed_updates=UPDATE_KINDS)
-    except InvalidToken:
-        print("error: Telegram refused BOT_TOKEN; copy it again from @BotFather", file=sys.stderr)
-        return 2
-    except NetworkError as e:
-        print(f"error: cannot reach the Bot API at TELEGRAM_API_URL ({e})", file=sys.stderr)
-        return 2
+    if settings.webhook:
+        assert settings.webhook_url is not None
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            # Telegram posts to WEBHOOK_URL; the server answers on that URL's path.
+            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret,
+            allowed_updates=UPDATE_KINDS,
+        )
+    else:
+        application.run_polling(allowed_updates=UPDATE_KINDS)
     return 0
 
 

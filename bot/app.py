@@ -11,7 +11,6 @@ import html
 import logging
 from typing import Any
 
-from engine.db import make_engine, make_sessionmaker
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -26,6 +25,8 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+
+from engine.db import make_engine, make_sessionmaker
 
 from .context import BotData, Context
 from .delivery import Delivery
@@ -138,9 +139,14 @@ async def post_init(application: BotApp) -> None:
     logger.info("bot @%s ready (%d presets)", application.bot.username, len(data.presets))
 
 
+# post_stop and post_shutdown also run when start-up failed before post_init finished (say,
+# Telegram refused the token), so they close only what was opened.
+
+
 async def post_stop(application: BotApp) -> None:
     """Stop delivering while the bot can still talk to Telegram."""
-    await application.bot_data.delivery.stop()
+    if hasattr(application.bot_data, "delivery"):
+        await application.bot_data.delivery.stop()
 
 
 async def post_shutdown(application: BotApp) -> None:
@@ -148,7 +154,8 @@ async def post_shutdown(application: BotApp) -> None:
     data = application.bot_data
     if data.engine_process is not None:
         await data.engine_process.stop()
-    data.engine.dispose()
+    if hasattr(data, "engine"):
+        data.engine.dispose()
 
 
 def build_application(settings: BotSettings, *, engine_process: EngineProcess | None) -> BotApp:

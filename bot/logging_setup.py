@@ -43,6 +43,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def redact_token_everywhere(token: str) -> RedactToken:

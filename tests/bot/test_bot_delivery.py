@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine.db import make_engine, make_sessionmaker, upgrade
 from fake_telegram import FakeTelegram, Person
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +21,7 @@ from bot import app as bot_app
 from bot.settings import BotSettings
 from bot.store import ensure_person
 from engine import queue
+from engine.db import make_engine, make_sessionmaker, upgrade
 
 
 def jpeg(width: int, height: int) -> bytes:

@@ -159,6 +159,7 @@ class FakeTelegram:
         self._callback_queries: set[str] = set()  # ids of button presses sent to the bot
         self._changed: asyncio.Condition | None = None
         self._pusher: asyncio.Task[None] | None = None  # posts updates to a webhook
+        self._closing = False
         self._runner: web.AppRunner | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -181,7 +182,8 @@ class FakeTelegram:
 
     async def start(self, port: int = 0) -> FakeTelegram:
         self._changed = asyncio.Condition()
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
+        # handler_cancellation: a long poll whose client went away ends, as on Telegram.
+        self._runner = web.AppRunner(self.make_app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, port)
         await site.start()
@@ -192,6 +194,9 @@ class FakeTelegram:
         return self
 
     async def stop(self) -> None:
+        self._closing = True
+        self._notify()  # long polls still waiting answer now
+        await asyncio.sleep(0)
         if self._pusher is not None:
             self._pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -327,6 +332,7 @@ class FakeTelegram:
         params = await self._read_params(request)
         call = Call(method=method, params=params, at=time.monotonic())
         self.calls.append(call)
+        self._notify()  # someone may be waiting for this call (say, the first long poll)
         try:
             if ":" not in token:
                 raise ApiError(404, "Not Found")
@@ -604,14 +610,17 @@ class FakeTelegram:
             self._confirmed = max(self._confirmed, offset)
         allowed = self._json_param(params, "allowed_updates")
 
-        def ready() -> list[JSON]:
+        def ready() -> list[JSON] | bool:
+            if self._closing:
+                return True
             found = [u for u in self._updates if u["update_id"] >= self._confirmed]
             if allowed:
                 found = [u for u in found if any(kind in u for kind in allowed)]
             return found[:limit]
 
         with contextlib.suppress(TimeoutError):
-            return await self.wait_for(ready, timeout=timeout) if timeout > 0 else ready()
+            found = await self.wait_for(ready, timeout=timeout) if timeout > 0 else ready()
+            return found if isinstance(found, list) else []
         return []
 
     async def api_sendmessage(self, params: JSON) -> JSON:
