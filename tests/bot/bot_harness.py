@@ -133,7 +133,8 @@ def small_settings(database_url: str, person: Person, *, size: int = 64) -> None
     try:
         with make_sessionmaker(engine).begin() as s:
             user = s.get(User, person.id) or User(id=person.id)
-            user.size, user.quality, user.language = size, "fast", "en"
+            user.size, user.quality = size, "fast"
+            user.language = person.user.get("language_code")  # as the bot stores it
             user.strength, user.keep_colors, user.send_file = 1.0, False, False
             s.add(user)
     finally:
