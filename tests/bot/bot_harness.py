@@ -125,7 +125,6 @@ class BotProcess:
 def small_settings(database_url: str, person: Person, *, size: int = 64) -> None:
     """Give a person tiny, fast pictures (the settings menu offers 256 px and up)."""
     from engine.db import make_engine, make_sessionmaker, upgrade
-
     from engine.models import User
 
     upgrade(database_url)

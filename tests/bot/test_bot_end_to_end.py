@@ -7,6 +7,7 @@ a job takes seconds; loading torch and VGG-19 in the worker takes most of the ti
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 
 import pytest
@@ -47,8 +48,8 @@ async def test_photo_and_preset_come_back_painted(
     shown = [old.get("text", "") for _, old in status.edits]
     assert any("queue" in text for text in shown)
     # Progress edits (all but the final "Done.") come at most every PROGRESS_EDIT_SECONDS (1).
-    times = [status.sent_at] + [when for when, _ in status.edits][:-1]
-    assert all(b - a >= 0.9 for a, b in zip(times, times[1:], strict=False)), times
+    times = [status.sent_at, *[when for when, _ in status.edits][:-1]]
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(times)), times
     # "Stronger" runs it again on the photo already sent.
     mark = len(alice.messages)
     alice.press(result, "➕ Stronger")
@@ -150,3 +151,24 @@ async def test_a_person_who_blocked_the_bot_does_not_stop_delivery(
     alice.block_bot()
     await bob.wait_message(is_result, timeout=RESULT_TIMEOUT)
     await tg.wait_for(lambda: "blocked the bot" in bot_process.log(), timeout=RESULT_TIMEOUT)
+
+
+async def test_the_local_engine_worker_is_restarted_if_it_dies(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str
+) -> None:
+    import os
+    import re
+    import signal
+
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    started = re.compile(r"engine worker started \(pid (\d+)\)")
+    first = await tg.wait_for(lambda: started.findall(bot_process.log()), timeout=30)
+    os.kill(int(first[0]), signal.SIGKILL)
+    await tg.wait_for(lambda: len(started.findall(bot_process.log())) == 2, timeout=30)
+    assert "restarting" in bot_process.log()
+    alice.send_photo(photo())
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "2. Painting 2")
+    await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
