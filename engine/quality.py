@@ -34,15 +34,15 @@ class Preset:
 PRESETS: dict[str, dict[str, Preset]] = {
     # Seconds to minutes on a small CPU: fewer pixels, most of the work at the coarse level.
     "cpu": {
-        "fast": Preset(size=384, steps=(60, 20)),
-        "balanced": Preset(size=512, steps=(150, 40)),
-        "high": Preset(size=768, steps=(150, 100, 50)),
+        "fast": Preset(size=384, steps=(40, 10)),
+        "balanced": Preset(size=512, steps=(60, 15)),
+        "high": Preset(size=768, steps=(100, 40, 15)),
     },
     # A GPU affords more pixels and more steps in a few seconds.
     "cuda": {
-        "fast": Preset(size=512, steps=(100, 50)),
-        "balanced": Preset(size=1024, steps=(200, 100, 50)),
-        "high": Preset(size=2048, steps=(300, 200, 100, 50)),
+        "fast": Preset(size=512, steps=(60, 20)),
+        "balanced": Preset(size=1024, steps=(150, 60, 30)),
+        "high": Preset(size=2048, steps=(200, 100, 50, 30)),
     },
 }
 

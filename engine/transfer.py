@@ -53,7 +53,7 @@ class TransferParams:
     size: int = 512  # long side of the output, pixels (never larger than the photo)
     scales: int = 2  # coarse-to-fine levels
     scale_ratio: float = 0.5  # each level's long side relative to the next finer one
-    steps: tuple[int, ...] = (150, 40)  # optimiser steps per level, coarse first
+    steps: tuple[int, ...] = (60, 15)  # optimiser steps per level, coarse first
     optimizer: str = "lbfgs"  # or "adam"
     learning_rate: float = 0.02  # Adam only; pixels are in [0, 1]
     lbfgs_history: int = 50  # L-BFGS memory (pairs of image-sized vectors)
