@@ -1,0 +1,272 @@
+"""The worker loop, in this process, on both databases: what happens to a job in each case.
+
+Most tests hand the worker a cheap ``run_job`` so that they test the loop, not the
+algorithm; one runs the real engine on a tiny picture.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import queue
+from engine.models import Job
+from engine.models import Worker as WorkerRow
+from engine.settings import EngineSettings
+from engine.worker import BadJob, JobInput, JobResult, Progress, RunJob, Stopped, Worker
+
+pytestmark = pytest.mark.timeout(60)
+
+Maker = sessionmaker[Session]
+RESULT = JobResult(data=b"result bytes", mime="image/jpeg", width=4, height=3)
+
+
+def settings(tmp_path: Path, **overrides: float) -> EngineSettings:
+    values: dict[str, float] = {
+        "lease_seconds": 30.0,
+        "heartbeat_seconds": 0.0,  # every progress call writes: the tests see each one
+        "progress_seconds": 0.0,
+        "poll_seconds": 0.01,
+    }
+    values.update(overrides)
+    return EngineSettings(data_dir=tmp_path, database_url="unused", **values)  # type: ignore[arg-type]
+
+
+def make_worker(maker: Maker, tmp_path: Path, run_job: RunJob, **overrides: float) -> Worker:
+    return Worker(maker, settings(tmp_path, **overrides), run_job=run_job, worker_id="w1")
+
+
+def submit(maker: Maker, user: int, picture: str, **kw: object) -> int:
+    with maker.begin() as s:
+        return queue.submit(
+            s,
+            user_id=user,
+            chat_id=user,
+            content_sha=picture,
+            styles=[(picture, 1.0)],
+            params={"preset": "fast"},
+            **kw,  # type: ignore[arg-type]
+        ).id
+
+
+def job(maker: Maker, job_id: int) -> Job:
+    with maker() as s:
+        found = s.get(Job, job_id)
+        assert found is not None
+        return found
+
+
+def test_a_job_runs_and_its_result_is_stored(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    seen: list[JobInput] = []
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        seen.append(inputs)
+        assert progress(0.5, 1.0) is True
+        return RESULT
+
+    job_id = submit(maker, people[0], picture)
+    worker = make_worker(maker, tmp_path, run)
+    assert worker.run(once=True) == 1
+    assert seen[0].job_id == job_id and seen[0].attempt == 1
+    assert seen[0].content == b"not really a jpeg"
+    assert seen[0].styles == ((b"not really a jpeg", 1.0),)
+    assert seen[0].params == {"preset": "fast"}
+    done = job(maker, job_id)
+    assert done.state == "done" and done.run_seconds is not None
+    with maker() as s:
+        assert done.result_sha is not None
+        assert queue.get_image(s, done.result_sha) == RESULT.data
+        row = s.get(WorkerRow, "w1")
+        assert row is not None and row.jobs_done == 1 and row.stopped_at is not None
+    assert worker.run(once=True) == 0  # an empty queue: --once returns at once
+
+
+def test_progress_is_written_for_the_bot_to_show(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    job_id = submit(maker, people[0], picture)
+    watched: list[float] = []
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        progress(0.25, 9.0)
+        watched.append(job(maker, inputs.job_id).progress)
+        return RESULT
+
+    make_worker(maker, tmp_path, run).run(once=True)
+    assert watched == [0.25]
+    assert job(maker, job_id).state == "done"
+
+
+def test_a_bad_picture_fails_at_once_with_the_reason(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        raise BadJob("the picture is damaged or incomplete")
+
+    job_id = submit(maker, people[0], picture, max_attempts=3)
+    make_worker(maker, tmp_path, run).run(once=True)
+    failed = job(maker, job_id)
+    assert (failed.state, failed.attempts) == ("failed", 1)
+    assert failed.error == "the picture is damaged or incomplete"
+
+
+def test_an_unexpected_error_is_retried_then_reported(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    calls: list[int] = []
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        calls.append(inputs.attempt)
+        raise RuntimeError("boom")
+
+    job_id = submit(maker, people[0], picture, max_attempts=2)
+    make_worker(maker, tmp_path, run).run(max_jobs=2)
+    assert calls == [1, 2]
+    failed = job(maker, job_id)
+    assert failed.state == "failed"
+    assert failed.error == "the engine hit an unexpected error (RuntimeError: boom) (tried 2 times)"
+
+
+def test_a_missing_picture_fails_with_a_reason(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nothing_stored(s: Session, sha256: str) -> bytes:
+        raise KeyError(sha256)
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        raise AssertionError("never reached")
+
+    job_id = submit(maker, people[0], picture)
+    monkeypatch.setattr(queue, "get_image", nothing_stored)
+    make_worker(maker, tmp_path, run).run(once=True)
+    failed = job(maker, job_id)
+    assert failed.state == "failed"
+    assert failed.error == "a picture for this job is missing; please send it again"
+
+
+def _stops_when_told(
+    on_first_step: Callable[[JobInput], None],
+) -> RunJob:
+    """A run that calls ``on_first_step`` and then steps until its callback says stop."""
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        on_first_step(inputs)
+        for step in range(1000):
+            if not progress(step / 1000, None):
+                raise Stopped
+        return RESULT
+
+    return run
+
+
+def test_a_running_job_stops_when_its_owner_cancels(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    def owner_cancels(inputs: JobInput) -> None:
+        with maker.begin() as s:
+            assert queue.cancel(s, inputs.job_id, user_id=people[0])
+
+    job_id = submit(maker, people[0], picture)
+    make_worker(maker, tmp_path, _stops_when_told(owner_cancels)).run(once=True)
+    cancelled = job(maker, job_id)
+    assert cancelled.state == "cancelled" and cancelled.result_sha is None
+
+
+def test_shutdown_hands_the_job_back_uncounted(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    worker: Worker
+
+    def signal_arrives(inputs: JobInput) -> None:
+        worker.stop()
+
+    job_id = submit(maker, people[0], picture)
+    worker = make_worker(maker, tmp_path, _stops_when_told(signal_arrives))
+    worker.run()
+    back = job(maker, job_id)
+    assert (back.state, back.attempts, back.worker_id) == ("queued", 0, None)
+    with maker() as s:
+        row = s.get(WorkerRow, "w1")
+        assert row is not None and row.stopped_at is not None
+
+
+def test_a_worker_that_lost_its_lease_drops_its_result(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    def someone_else_takes_it(inputs: JobInput, progress: Progress) -> JobResult:
+        with maker.begin() as s:  # as if our lease had passed and another worker claimed it
+            queue.release(s, inputs.job_id, worker_id="w1")
+            assert queue.claim(s, worker_id="w2", lease_seconds=30) is not None
+        return RESULT
+
+    job_id = submit(maker, people[0], picture)
+    make_worker(maker, tmp_path, someone_else_takes_it).run(once=True)
+    taken = job(maker, job_id)
+    assert (taken.state, taken.worker_id, taken.result_sha) == ("running", "w2", None)
+
+
+def test_progress_stops_a_run_whose_lease_was_lost(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    def lease_passes(inputs: JobInput) -> None:
+        with maker.begin() as s:
+            queue.release(s, inputs.job_id, worker_id="w1")
+
+    job_id = submit(maker, people[0], picture)
+    worker = make_worker(maker, tmp_path, _stops_when_told(lease_passes))
+    assert worker.run(once=True) == 1
+    assert job(maker, job_id).state == "queued"  # left for whoever holds it now
+
+
+def _drawn(width: int, height: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    pixels = (rng.random((height, width, 3)) * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_real_engine_paints_a_tiny_picture(
+    maker: Maker, people: list[int], tmp_path: Path
+) -> None:
+    pytest.importorskip("torch")
+    from engine.worker import StyleTransfer
+
+    with maker.begin() as s:
+        content = queue.put_image(s, _drawn(80, 64, 1), mime="image/png", width=80, height=64)
+        style = queue.put_image(s, _drawn(64, 64, 2), mime="image/png", width=64, height=64)
+        broken = queue.put_image(s, b"not a picture", mime="image/jpeg", width=1, height=1)
+    good = submit(maker, people[0], content)
+    with maker.begin() as s:
+        bad = queue.submit(
+            s,
+            user_id=people[1],
+            chat_id=1,
+            content_sha=broken,
+            styles=[(style, 1.0)],
+            params={"preset": "fast"},
+        ).id
+        job_row = s.get(Job, good)
+        assert job_row is not None
+        job_row.styles = [{"sha256": style, "weight": 1.0}]
+        job_row.params = {"preset": "fast", "size": 64, "steps": 2, "seed": 1}
+
+    make_worker(maker, tmp_path, StyleTransfer("cpu")).run(max_jobs=2)
+    done, failed = job(maker, good), job(maker, bad)
+    assert done.state == "done", done.error
+    with maker() as s:
+        assert done.result_sha is not None
+        result = Image.open(io.BytesIO(queue.get_image(s, done.result_sha)))
+    assert (result.format, result.size) == ("JPEG", (64, 51))
+    assert failed.state == "failed" and failed.attempts == 1
+    assert "not a picture" in (failed.error or "")
