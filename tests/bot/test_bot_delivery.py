@@ -160,3 +160,68 @@ def test_engine_sessionmaker_is_what_the_bot_uses(tmp_path: Path) -> None:
             assert ensure_person(s, user_id=5, telegram_language="ru-RU").language == "ru"
     finally:
         engine.dispose()
+
+
+def jobs_of(maker: sessionmaker[Session], person: Person) -> list[Any]:
+    from sqlalchemy import select
+
+    from engine.models import Job
+
+    with maker() as s:
+        return list(s.scalars(select(Job).where(Job.user_id == person.id).order_by(Job.id)))
+
+
+async def test_buttons_under_a_result_reuse_the_photo(tg: FakeTelegram, application: Any) -> None:
+    maker = application.bot_data.sessionmaker
+    alice = Person(tg)
+    first = finish(maker, alice, jpeg(64, 48))
+    result = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(result, "🌈 Keep my colours")
+    await alice.wait_reply("queue")
+    alice.press(result, "➖ Weaker")
+    await tg.wait_for(lambda: len(jobs_of(maker, alice)) == 3)
+    original, colours, weaker = jobs_of(maker, alice)
+    assert colours.params["keep_colors"] is True and colours.content_sha == original.content_sha
+    assert weaker.params["strength"] == pytest.approx(1 / 1.6, abs=1e-3)
+    # The full-quality file of a small result, on request.
+    alice.press(result, "📄 Full-quality file")
+    document = await alice.wait_message(lambda m: m.kind == "document")
+    assert document.message["document"]["file_name"] == f"stylized-{first}.jpg"
+    # Another style: the same photo waits for a new style, and a preset takes it.
+    mark = len(alice.messages)
+    alice.press(result, "🎨 Another style")
+    await alice.wait_reply("Same photo again", after=mark)
+    gallery = await alice.wait_message(lambda m: m.kind == "photo", after=mark)
+    alice.press(gallery, "2. Painting 2")
+    await tg.wait_for(lambda: len(jobs_of(maker, alice)) == 4)
+    assert jobs_of(maker, alice)[-1].content_sha == original.content_sha
+
+
+async def test_settings_are_used_for_the_next_job(tg: FakeTelegram, application: Any) -> None:
+    maker = application.bot_data.sessionmaker
+    alice = Person(tg)
+    alice.command("settings")
+    menu = await alice.wait_reply("Your settings")
+    for setting, value in [
+        ("Output size", "768 px"),
+        ("Style strength", "strong"),
+        ("Quality", "fast"),
+        ("Keep my colours", "yes"),
+    ]:
+        alice.press(menu, setting)
+        await alice.wait_edit(menu, lambda m: "choose a value" in m.text)
+        alice.press(menu, value)
+        await alice.wait_edit(menu, lambda m: "Your settings" in m.text)
+    alice.send_photo(jpeg(90, 60))
+    await alice.wait_reply("Got your photo")
+    alice.send_photo(jpeg(60, 60))
+    await alice.wait_reply("queue")
+    (job,) = jobs_of(maker, alice)
+    assert job.params == {
+        "preset": "fast",
+        "size": 768,
+        "strength": 1.5,
+        "style_scale": 1.0,
+        "keep_colors": True,
+        "seed": None,
+    }

@@ -172,3 +172,43 @@ async def test_the_local_engine_worker_is_restarted_if_it_dies(
     gallery = await alice.wait_message(lambda m: m.kind == "photo")
     alice.press(gallery, "2. Painting 2")
     await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
+
+
+async def test_progress_bar_with_time_left_while_painting(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str, bot_env: dict[str, str]
+) -> None:
+    bot_env["JOB_STEPS"] = "60"  # long enough to watch
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    alice.send_photo(photo())
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    running = await alice.wait_edit(status, lambda m: "%" in m.text, timeout=RESULT_TIMEOUT)
+    assert "▓" in running.text or "░" in running.text
+    assert [b["text"] for b in running.buttons] == ["✖ Cancel"]
+    await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
+    texts = [old.get("text", "") for _, old in status.edits]
+    assert any("left" in text for text in texts), texts
+
+
+async def test_cancel_while_painting(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str, bot_env: dict[str, str]
+) -> None:
+    bot_env["JOB_STEPS"] = "2000"
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    alice.send_photo(photo())
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    await alice.wait_edit(status, lambda m: "%" in m.text, timeout=RESULT_TIMEOUT)
+    query = alice.press(status, "✖ Cancel")
+    assert (await alice.wait_answer(query))["text"] == "Cancelled."
+    await alice.wait_edit(status, lambda m: m.text == "Cancelled." and not m.buttons)
+    # The worker stops at its next step; the job is then answered as cancelled.
+    await tg.wait_for(lambda: "job 1 delivered (cancelled)" in bot_process.log(), 30)
+    assert not any(is_result(m) for m in alice.messages)
+    assert status.text == "Cancelled."
