@@ -16,7 +16,7 @@ from .callback_data import (
     SwapJob,
     encode,
 )
-from .presets import PresetLibrary
+from .presets import PAGE_SIZE, PresetLibrary
 from .store import Person
 from .texts import LANGUAGE_NAMES, Texts
 
@@ -28,13 +28,9 @@ def _button(text: str, action: Action) -> InlineKeyboardButton:
 def gallery(library: PresetLibrary, page: int, t: Texts) -> InlineKeyboardMarkup:
     """A button per preset on the page, numbered as on the picture, and paging."""
     presets = library.page(page)
-    rows = [
-        [
-            _button(f"{i}. {p.title}", PickPreset(p.id))
-            for i, p in enumerate(presets[k : k + 2], k + 1)
-        ]
-        for k in range(0, len(presets), 2)
-    ]
+    first = page * PAGE_SIZE + 1  # numbers count on across pages, as on the picture
+    buttons = [_button(f"{n}. {p.title}", PickPreset(p.id)) for n, p in enumerate(presets, first)]
+    rows = [buttons[k : k + 2] for k in range(0, len(buttons), 2)]
     paging = []
     if page > 0:
         paging.append(_button(t("btn_prev"), GalleryPage(page - 1)))

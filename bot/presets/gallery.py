@@ -30,7 +30,8 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 
 def render_page(library: PresetLibrary, page: int) -> bytes:
-    """A JPEG of one page of the gallery: thumbnails numbered 1..n in reading order."""
+    """A JPEG of one page of the gallery: thumbnails numbered in reading order, counting on
+    from the pages before (page 2 starts at 7), as the buttons are."""
     presets = library.page(page)
     rows = max(1, -(-len(presets) // COLUMNS))
     columns = min(COLUMNS, max(1, len(presets)))
@@ -42,9 +43,12 @@ def render_page(library: PresetLibrary, page: int) -> bytes:
         thumb = _thumbnail(library.thumb_path(preset))
         thumb = ImageOps.pad(thumb, (THUMB, THUMB), color=BACKGROUND)
         sheet.paste(thumb, (x + 8, y + 8))
-        number = str(index + 1)
-        draw.rounded_rectangle((x + 14, y + 14, x + 70, y + 70), radius=10, fill=(0, 0, 0))
-        draw.text((x + 42, y + 42), number, font=font, fill=(255, 255, 255), anchor="mm")
+        number = str(page * PAGE_SIZE + index + 1)
+        width = 56 + 22 * (len(number) - 1)
+        draw.rounded_rectangle((x + 14, y + 14, x + 14 + width, y + 70), radius=10, fill=(0, 0, 0))
+        draw.text(
+            (x + 14 + width // 2, y + 42), number, font=font, fill=(255, 255, 255), anchor="mm"
+        )
     buffer = io.BytesIO()
     sheet.save(buffer, "JPEG", quality=85)
     return buffer.getvalue()

@@ -7,9 +7,10 @@ queueing (greeting, languages, the gallery, settings, cancelling, limits, bad in
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
-from bot_harness import BotProcess, photo
+from bot_harness import BotProcess, make_presets, photo
 from fake_telegram import FakeTelegram, Person, draw_image
 
 pytestmark = pytest.mark.slow
@@ -300,3 +301,27 @@ async def test_webhook_mode_with_a_secret_token(
         forged = {"update_id": 999, "message": alice.messages[0].message}
         async with session.post(url, json=forged) as response:
             assert response.status == 403
+
+
+async def test_gallery_pages(
+    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    many = tmp_path / "many-presets"
+    make_presets(many, count=8)
+    bot_env["PRESETS_DIR"] = str(many)
+    await bot_process.start("--no-engine")
+    alice = Person(tg)
+    alice.command("presets")
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    assert "page 1 of 2" in gallery.text
+    assert [b["text"] for b in gallery.buttons][-1] == "More ▶"
+    assert len(gallery.buttons) == 7  # six paintings and the next page
+    first_picture = gallery.message["photo"][-1]["file_id"]
+    alice.press(gallery, "More ▶")
+    await alice.wait_edit(gallery, lambda m: "page 2 of 2" in m.text)
+    assert [b["text"] for b in gallery.buttons] == ["7. Painting 7", "8. Painting 8", "◀ Back"]
+    assert gallery.message["photo"][-1]["file_id"] != first_picture
+    alice.send_photo(photo())
+    await alice.wait_reply("Got your photo")
+    alice.press(gallery, "8. Painting 8")
+    await alice.wait_reply("queue")
