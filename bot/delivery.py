@@ -86,10 +86,12 @@ def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
     return found
 
 
-def active_jobs(s: Session) -> list[Active]:
+def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Active]:
+    """Open jobs with a status message, except ``skip`` (edited too recently to edit again:
+    working out a place in the queue costs a query, so it is done only when it can be shown)."""
     found = []
     for job in queue.active_jobs(s):
-        if job.status_message_id is None:
+        if job.status_message_id is None or job.id in skip:
             continue
         user = s.get(User, job.user_id)
         queued = job.state == JobState.QUEUED.value
@@ -184,7 +186,13 @@ class Delivery:
         """Answer every finished job, then refresh status messages that are due."""
         for job in await in_transaction(self.maker, finished_jobs):
             await self.deliver(job)
-        for active in await in_transaction(self.maker, active_jobs):
+        now = time.monotonic()
+        recent = frozenset(
+            job_id
+            for job_id, (_, when) in self._shown.items()
+            if now - when < self.settings.progress_seconds
+        )
+        for active in await in_transaction(self.maker, active_jobs, skip=recent):
             await self.refresh(active)
 
     async def deliver(self, job: Finished) -> None:

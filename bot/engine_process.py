@@ -12,6 +12,7 @@ logger = logging.getLogger(__name__)
 
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # back off while it keeps dying at once
 HEALTHY_AFTER = 60.0  # a run this long resets the back-off
+BOT_SECRETS = ("BOT_TOKEN", "WEBHOOK_SECRET")
 STOP_GRACE = 20.0  # seconds for a running job to be handed back before SIGKILL
 
 
@@ -20,7 +21,10 @@ class EngineProcess:
 
     def __init__(self, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.command = (sys.executable, "-m", "engine", "work", *args)
-        self.env = dict(os.environ if env is None else env)
+        # The worker needs the database, not Telegram: it gets no bot secrets.
+        self.env = {
+            k: v for k, v in (os.environ if env is None else env).items() if k not in BOT_SECRETS
+        }
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
