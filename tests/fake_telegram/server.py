@@ -187,9 +187,7 @@ class FakeTelegram:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, port)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         logger.info("fake Telegram listening on %s", self.api_url)
         return self
 
@@ -297,7 +295,7 @@ class FakeTelegram:
         self._notify()
         return entry
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0) -> T:
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
         """Wait until ``predicate()`` returns something truthy, and return it."""
         assert self._changed is not None, "start() the server first"
         deadline = time.monotonic() + timeout
@@ -372,7 +370,7 @@ class FakeTelegram:
         if request.body_exists:
             form = await request.post()
             for key, value in form.items():
-                if hasattr(value, "file"):  # an uploaded file
+                if isinstance(value, web.FileField):  # an uploaded file
                     params[key] = {
                         "filename": value.filename,
                         "data": value.file.read(),
