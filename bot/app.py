@@ -7,7 +7,6 @@ then tells the admins.
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import Any
 
@@ -111,7 +110,7 @@ async def on_error(update: object, context: Context) -> None:
                 await context.bot.send_message(update.effective_chat.id, t("error"))
         except Exception:  # the error may well be Telegram itself being unreachable
             logger.warning("could not tell the person about the error", exc_info=True)
-    text = f"{type(context.error).__name__}: {html.escape(str(context.error))[:3000]}"
+    text = f"{type(context.error).__name__}: {str(context.error)[:3000]}"
     for admin_id in context.settings.admin_ids:
         try:
             await context.bot.send_message(admin_id, Texts("en")("admin_error", error=text))

@@ -325,3 +325,17 @@ async def test_gallery_pages(
     await alice.wait_reply("Got your photo")
     alice.press(gallery, "8. Painting 8")
     await alice.wait_reply("queue")
+
+
+async def test_an_error_is_logged_and_reported_to_the_admins(
+    tg: FakeTelegram, bot_process: BotProcess
+) -> None:
+    await bot_process.start("--no-engine")
+    admin, alice = Person(tg, user_id=4242), Person(tg)
+    tg.inject_error("sendMessage", code=400, description="Bad Request: something odd", count=1)
+    alice.command("help")
+    await alice.wait_reply("Something went wrong on my side")
+    report = await admin.wait_reply("Error while handling an update")
+    assert "Something odd" in report.text  # PTB capitalises and drops "Bad Request: "
+    assert "error while handling update" in bot_process.log()
+    assert tg.token not in bot_process.log()
