@@ -35,6 +35,7 @@ from .handlers.common import who
 from .presets import PresetLibrary
 from .settings import BotSettings
 from .texts import LANGUAGES, Texts, pick_language
+from .updates import OnePersonAtATime
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ def build_application(settings: BotSettings, *, engine_process: EngineProcess | 
         .base_file_url(settings.file_url)
         .context_types(context_types)
         .rate_limiter(AIORateLimiter(max_retries=3))
+        .concurrent_updates(OnePersonAtATime())
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)

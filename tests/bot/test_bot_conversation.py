@@ -339,3 +339,17 @@ async def test_an_error_is_logged_and_reported_to_the_admins(
     assert "Something odd" in report.text  # PTB capitalises and drops "Bad Request: "
     assert "error while handling update" in bot_process.log()
     assert tg.token not in bot_process.log()
+
+
+async def test_photo_and_style_sent_together_keep_their_order(
+    tg: FakeTelegram, bot_process: BotProcess
+) -> None:
+    await bot_process.start("--no-engine")
+    alice, bob = Person(tg), Person(tg)
+    alice.send_photo(photo(300, 200))
+    alice.send_photo(draw_image(64, 64))  # at once, before any answer
+    bob.send_photo(photo())
+    await alice.wait_reply("Got your photo")
+    status = await alice.wait_reply("queue")
+    assert "⇄ Swap photo and style" in [b["text"] for b in status.buttons]
+    await bob.wait_reply("Got your photo")
