@@ -202,7 +202,10 @@ def main(argv: list[str], *, prog: str = "python -m bot presets") -> int:
         if args.command == "add":
             add(directory, args.image, args)
             return 0
-        for preset in _installed(directory):
+        installed = _installed(directory)
+        if not installed:
+            print(f"no presets installed in {directory} (try: python -m bot presets download)")
+        for preset in installed:
             print(f"{preset.id:<20} {preset.label}  [{preset.licence}] {preset.source}")
         return 0
     except PresetError as e:
