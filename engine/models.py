@@ -116,6 +116,8 @@ class Job(Base):
         Index("ix_jobs_state_priority_created", "state", "priority", "created_at"),
         # Per-person limits and fairness count a person's open jobs.
         Index("ix_jobs_user_state", "user_id", "state"),
+        # Fairness counts each waiting person's recent starts at every claim (engine.queue).
+        Index("ix_jobs_user_started", "user_id", "started_at"),
         # The bot's delivery loop looks for finished, undelivered jobs.
         Index("ix_jobs_delivered_state", "delivered_at", "state"),
     )

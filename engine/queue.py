@@ -33,7 +33,7 @@ from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Subquery
 
 from engine.models import FINISHED_STATES, Image, Job, JobState, User, Worker, utcnow
@@ -46,6 +46,8 @@ FINISHED = tuple(state.value for state in FINISHED_STATES)
 
 WORKER_LIVE_SECONDS = 120.0  # a worker not seen for this long counts as gone
 FAIR_SHARE_WINDOW = timedelta(hours=1)  # recent use that pushes a person's next job back
+CLAIM_CANDIDATES = 8  # PostgreSQL: jobs read per round when picking one to lock
+CLAIM_ROUNDS = 3  # ...and rounds before giving up while every candidate is being taken
 
 
 class JobParams(TypedDict, total=False):
@@ -273,29 +275,24 @@ def _queue_order(now: datetime) -> tuple[Select[Any], list[ColumnElement[Any]], 
         .where(Job.state == QUEUED)
         .subquery("queued")
     )
-    # Only people who have something queued matter; that keeps the count on the
-    # (user_id, state) index instead of scanning every job ever run.
-    waiting_people = select(Job.user_id).where(Job.state == QUEUED).distinct()
+    # A correlated count per queued job, on the (user_id, started_at) index: it reads only
+    # recent rows, and its cost does not hang on the planner guessing the queue's size
+    # (a join to a grouped subquery was re-run once per queued row when it guessed wrong).
+    recent = aliased(Job, name="recent")
     started = (
-        select(Job.user_id, func.count().label("started"))
-        .where(
-            Job.user_id.in_(waiting_people),
-            Job.started_at > now - FAIR_SHARE_WINDOW,
-        )
-        .group_by(Job.user_id)
-        .subquery("started")
+        select(func.count())
+        .where(recent.user_id == queued.c.user_id, recent.started_at > now - FAIR_SHARE_WINDOW)
+        .correlate(queued)
+        .scalar_subquery()
     )
-    turn = queued.c.rank + func.coalesce(started.c.started, 0)
+    turn = queued.c.rank + started
     order: list[ColumnElement[Any]] = [
         turn,
         queued.c.priority.desc(),
         queued.c.created_at,
         queued.c.id,
     ]
-    base = select(queued.c.id).select_from(
-        queued.outerjoin(started, started.c.user_id == queued.c.user_id)
-    )
-    return base, order, queued
+    return select(queued.c.id), order, queued
 
 
 def position(s: Session, job_id: int, *, now: datetime | None = None) -> int | None:
@@ -314,7 +311,7 @@ def claim(
 ) -> Job | None:
     """Take the next job in fair order for ``worker_id``, or None when the queue is empty."""
     now = now or utcnow()
-    base, order, queued = _queue_order(now)
+    base, order, _ = _queue_order(now)
     take = (
         update(Job)
         .values(
@@ -330,22 +327,28 @@ def claim(
         .returning(Job)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
+    job: Job | None = None
     if _dialect(s) == "postgresql":
-        # Lock the chosen row; SKIP LOCKED passes over rows other workers are taking right
-        # now instead of waiting for them. The window functions live in a subquery because
-        # FOR UPDATE is not allowed beside them. Re-checking state in the outer query makes
-        # PostgreSQL re-test a row that another worker took and committed meanwhile.
-        pick = (
-            base.join(Job, Job.id == queued.c.id)
-            .where(Job.state == QUEUED)
-            .order_by(*order)
-            .limit(1)
-            .with_for_update(skip_locked=True, of=Job)
-        )
-        job_id = s.scalar(pick)
-        if job_id is None:
-            return None
-        job = s.scalars(take.where(Job.id == job_id, Job.state == QUEUED)).one_or_none()
+        # Two steps, because FOR UPDATE is not allowed beside window functions: read the
+        # first few jobs in fair order, then lock the first one that no other worker holds.
+        # SKIP LOCKED passes over a job another worker is taking at this moment instead of
+        # waiting for it; "state = 'queued'" drops one that another worker took and
+        # committed since our read.
+        for _ in range(CLAIM_ROUNDS):
+            candidates = s.scalars(base.order_by(*order).limit(CLAIM_CANDIDATES)).all()
+            if not candidates:
+                return None
+            for candidate in candidates:
+                locked = s.scalar(
+                    select(Job.id)
+                    .where(Job.id == candidate, Job.state == QUEUED)
+                    .with_for_update(skip_locked=True)
+                )
+                if locked is not None:
+                    job = s.scalars(take.where(Job.id == locked)).one()
+                    break
+            if job is not None:
+                break
     else:
         # One statement picks and takes; "AND state = 'queued'" makes it a no-op rather
         # than a double claim should the subquery ever see a job another writer just took.
