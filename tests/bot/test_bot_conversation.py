@@ -187,19 +187,26 @@ async def test_forged_and_stale_buttons_are_refused(
     assert "photo first" in (await mallory.wait_answer(query))["text"]
 
 
-async def test_per_person_queue_limit(
-    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str]
+@pytest.mark.parametrize(
+    ("limit", "answer"),
+    [
+        ("MAX_QUEUED_PER_USER", "You already have 1 pictures in the queue"),
+        ("MAX_JOBS_PER_HOUR", "That is 1 pictures this hour"),
+        ("MAX_QUEUE_SIZE", "The queue is full right now"),
+    ],
+)
+async def test_limits_get_a_friendly_answer(
+    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str], limit: str, answer: str
 ) -> None:
-    bot_env["MAX_QUEUED_PER_USER"] = "1"
+    bot_env[limit] = "1"
     await bot_process.start("--no-engine")
     alice = Person(tg)
-    for _ in range(2):
+    for expected in ("Next in the queue", answer):
         mark = len(alice.messages)
         alice.send_photo(photo())
         gallery = await alice.wait_message(lambda m: m.kind == "photo", after=mark)
         alice.press(gallery, "1. Painting 1")
-        await alice.wait_reply("queue", after=mark)
-    assert "already have 1 pictures in the queue" in alice.messages[-1].text
+        await alice.wait_reply(expected, after=mark)
 
 
 async def test_flood_control_is_waited_out(tg: FakeTelegram, bot_process: BotProcess) -> None:
