@@ -113,7 +113,7 @@ def wait_done(maker, ids: list[int], timeout: float = 600.0) -> None:  # type: i
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"{left} jobs still not done")
-        time.sleep(0.005)
+        time.sleep(0.01)
 
 
 def measure(url: str, label: str, n: int, *, jobs: int, probes: int, poll: float) -> Row:
@@ -256,13 +256,12 @@ def main() -> int:
     machine = (
         f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     )
-    command = "python bench/bench_queue.py " + shlex.join(
-        [a for a in sys.argv[1:] if "://" not in a]
-    )
+    shown = ["URL" if "://" in a else a for a in sys.argv[1:]]  # no credentials in the docs
+    command = " ".join(["python bench/bench_queue.py", *map(shlex.quote, shown)])
     report = "\n".join(
         [
             f"Measured {when} on {machine}; {', '.join(backends)}.",
-            f"Command: `{command.strip()}`",
+            f"Command: `{command}`",
             "",
             table(rows, poll=args.poll),
         ]
