@@ -9,12 +9,15 @@ from telegram import Update
 from ..callback_data import CancelJob, Rerun, SwapJob, parse
 from ..context import Context
 from ..store import (
+    JobView,
+    Person,
     cancel_job,
     get_image,
     job_of,
     open_job_ids,
     set_waiting_content,
 )
+from ..texts import Texts
 from .common import edit_text, pressed_message, refuse_button, reply, who
 from .gallery import send_gallery
 from .submission import submit
@@ -84,45 +87,61 @@ async def swap_button(update: Update, context: Context) -> None:
 async def rerun_button(update: Update, context: Context) -> None:
     """Run a finished job again: with another style, stronger, weaker, or keeping colours."""
     person, t = await who(update, context)
-    query = update.callback_query
-    assert query is not None
-    action = parse(query.data)
+    action = parse(update.callback_query.data if update.callback_query else None)
     job = None
     if isinstance(action, Rerun):
         job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
     if job is None or not isinstance(action, Rerun):
         await refuse_button(update, t)
-        return
+    elif action.how == "n":
+        await choose_another_style(update, context, person, t, job)
+    elif action.how == "f":
+        await send_full_quality(update, context, t, job)
+    else:
+        await run_again(update, context, person, t, job, action.how)
+
+
+async def choose_another_style(
+    update: Update, context: Context, person: Person, t: Texts, job: JobView
+) -> None:
+    """Let the job's photo wait for a new style, and show the gallery."""
     chat = update.effective_chat
-    assert chat is not None
-    if action.how == "n":
-        await context.db(
-            set_waiting_content, user_id=person.id, chat_id=chat.id, sha=job.content_sha
-        )
-        await query.answer()
-        await reply(update, t("rerun_choose_style"))
-        if len(context.presets):
-            await send_gallery(update, context, t, page=0)
+    assert chat is not None and update.callback_query is not None
+    await context.db(set_waiting_content, user_id=person.id, chat_id=chat.id, sha=job.content_sha)
+    await update.callback_query.answer()
+    await reply(update, t("rerun_choose_style"))
+    if len(context.presets):
+        await send_gallery(update, context, t, page=0)
+
+
+async def send_full_quality(update: Update, context: Context, t: Texts, job: JobView) -> None:
+    """Send the job's result as a file, exactly as the engine made it."""
+    chat = update.effective_chat
+    assert chat is not None and update.callback_query is not None
+    if job.result_sha is None:
+        await refuse_button(update, t)
         return
-    if action.how == "f":
-        if job.result_sha is None:
-            await refuse_button(update, t)
-            return
-        await query.answer()
-        data = await context.db(get_image, sha=job.result_sha)
-        await context.bot.send_document(
-            chat.id, data, filename=f"stylized-{job.id}.jpg", caption=t("result_file")
-        )
-        return
+    await update.callback_query.answer()
+    data = await context.db(get_image, sha=job.result_sha)
+    await context.bot.send_document(
+        chat.id, data, filename=f"stylized-{job.id}.jpg", caption=t("result_file")
+    )
+
+
+async def run_again(
+    update: Update, context: Context, person: Person, t: Texts, job: JobView, how: str
+) -> None:
+    """Queue the same photo and style again: stronger (s), weaker (w) or keeping colours (c)."""
+    assert update.callback_query is not None
     params = dict(job.params)
     strength = float(params.get("strength") or 1.0)
-    if action.how == "s":
+    if how == "s":
         params["strength"] = round(min(STRENGTH_RANGE[1], strength * STRONGER), 3)
-    elif action.how == "w":
+    elif how == "w":
         params["strength"] = round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
     else:
         params["keep_colors"] = True
-    await query.answer(t("rerun_queued"))
+    await update.callback_query.answer(t("rerun_queued"))
     styles = [(str(s["sha256"]), float(s.get("weight", 1.0))) for s in job.styles]
     await submit(
         update,
