@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine import color
@@ -226,9 +227,6 @@ def stylize(
     sizes = scale_sizes(content.size, params)
     # Work per level, for the ETA: a step costs about as much as the level's pixel count.
     work = [steps * w * h for steps, (w, h) in zip(params.steps, sizes, strict=True)]
-    layers = (params.content_layer, *params.style_layers)
-    style_weight = params.style_weight * params.strength / len(params.style_layers)
-    tv_loss = TotalVariationLoss()
     logger.info(
         "stylize: %d style(s), levels %s, steps %s, %s, %s, seed %d",
         len(styles),
@@ -255,25 +253,11 @@ def stylize(
         else:
             target_content = content_t
 
-        # Targets are computed once per level; blending the Gram targets with weights w_i is
-        # the weighted sum of per-style losses up to a constant: Σ w_i‖G − A_i‖² =
-        # ‖G − Σ w_i A_i‖² + const when Σ w_i = 1.
         with torch.no_grad(), autocast():
-            content_loss = ContentLoss(
-                network(
-                    target_content.contiguous(memory_format=memory_format), [params.content_layer]
-                )[params.content_layer]
+            objective = _objective(
+                network, target_content, style_ts, weights, params, memory_format
             )
-            grams: dict[str, torch.Tensor] = {}
-            for weight, style_t in zip(weights, style_ts, strict=True):
-                feats = network(
-                    style_t.contiguous(memory_format=memory_format), params.style_layers
-                )
-                for name in params.style_layers:
-                    contribution = gram_matrix(feats[name]) * weight
-                    grams[name] = grams[name] + contribution if name in grams else contribution
-        style_losses = {name: StyleLoss(gram) for name, gram in grams.items()}
-        del style_ts, grams
+        del style_ts
 
         if image is None:
             start_image = target_content.clone()
@@ -285,44 +269,24 @@ def stylize(
                 image, size=(size[1], size[0]), mode="bicubic", align_corners=False
             ).clamp(0, 1)
         x = start_image.contiguous(memory_format=memory_format).requires_grad_(True)
-        optimizer: torch.optim.Optimizer
-        if params.optimizer == "lbfgs":
-            # One function evaluation per step (max_iter=1, no line search) so that progress
-            # and cancellation happen between evaluations; the history carries across steps.
-            # Zero tolerances: the schedule, not a convergence test, decides when to stop.
-            optimizer = torch.optim.LBFGS(
-                [x],
-                lr=1.0,
-                max_iter=1,
-                history_size=params.lbfgs_history,
-                tolerance_grad=0.0,
-                tolerance_change=0.0,
-            )
-        else:
-            optimizer = torch.optim.Adam([x], lr=params.learning_rate)
-
+        optimizer = _optimizer(x, params)
         last_loss = math.nan
+        # The closure binds this level's tensors through defaults, not the loop variables.
 
         def closure(
             x: torch.Tensor = x,
             optimizer: torch.optim.Optimizer = optimizer,
-            content_loss: ContentLoss = content_loss,
-            style_losses: dict[str, StyleLoss] = style_losses,
-        ) -> torch.Tensor:
+            objective: _Objective = objective,
+        ) -> float:
             optimizer.zero_grad(set_to_none=True)
             with autocast():
-                feats = network(x, layers)
-            loss = params.content_weight * content_loss(feats[params.content_layer])
-            for name, style_loss in style_losses.items():
-                loss = loss + style_weight * style_loss(feats[name])
-            if params.tv_weight:
-                loss = loss + params.tv_weight * tv_loss(x)
+                features = network(x, objective.layers)
+            loss = objective(x, features)
             loss.backward()
-            return loss
+            return float(loss.detach())
 
         for level_step in range(level_steps):
-            loss = optimizer.step(closure)
-            last_loss = float(loss.detach()) if loss is not None else math.nan
+            last_loss = float(optimizer.step(closure))
             if not math.isfinite(last_loss):
                 raise FloatingPointError(
                     f"the optimisation diverged (loss {last_loss}) at level {level}, step "
@@ -349,10 +313,75 @@ def stylize(
                     raise Cancelled(f"cancelled at step {step} of {params.total_steps}")
         logger.debug("level %d %s done: loss %.4g", level, size, last_loss)
         image = x.detach().clamp(0, 1).contiguous()
-        del optimizer, content_loss, style_losses
+        del optimizer, objective
 
     assert image is not None  # params guarantee at least one level
     return _picture(image, content_t, params.keep_colors)
+
+
+class _Objective(nn.Module):
+    """One level's loss: content + strength-weighted style + total variation (paper, eq. 7)."""
+
+    def __init__(self, content: ContentLoss, styles: dict[str, StyleLoss], params: TransferParams):
+        super().__init__()
+        self.content = content
+        self.styles = nn.ModuleDict(styles)
+        self.tv = TotalVariationLoss()
+        self.content_layer = params.content_layer
+        self.layers = (params.content_layer, *styles)
+        self.content_weight = params.content_weight
+        # The paper's w_l = 1/5: the style weight spreads evenly over the style layers.
+        self.style_weight = params.style_weight * params.strength / len(styles)
+        self.tv_weight = params.tv_weight
+
+    def forward(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = self.content_weight * self.content(features[self.content_layer])
+        for name, style_loss in self.styles.items():
+            loss = loss + self.style_weight * style_loss(features[name])
+        if self.tv_weight:
+            loss = loss + self.tv_weight * self.tv(image)
+        return loss
+
+
+def _objective(
+    network: Callable[..., dict[str, torch.Tensor]],
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    params: TransferParams,
+    memory_format: torch.memory_format,
+) -> _Objective:
+    """Targets for one level, computed once: the photo's features, the blended Gram matrices.
+
+    Mixing the Gram targets with weights w_i (Σ w_i = 1) is the weighted sum of per-style
+    losses up to a constant: Σ w_i‖G − A_i‖² = ‖G − Σ w_i A_i‖² + const.
+    """
+    layer = params.content_layer
+    content_target = network(content.contiguous(memory_format=memory_format), [layer])[layer]
+    grams: dict[str, torch.Tensor] = {}
+    for weight, style in zip(weights, styles, strict=True):
+        features = network(style.contiguous(memory_format=memory_format), params.style_layers)
+        for name in params.style_layers:
+            contribution = gram_matrix(features[name]) * weight
+            grams[name] = grams[name] + contribution if name in grams else contribution
+    style_losses = {name: StyleLoss(gram) for name, gram in grams.items()}
+    return _Objective(ContentLoss(content_target), style_losses, params)
+
+
+def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
+    if params.optimizer == "adam":
+        return torch.optim.Adam([image], lr=params.learning_rate)
+    # One function evaluation per step (max_iter=1, no line search), so that progress and
+    # cancellation happen between evaluations; the history carries over from step to step.
+    # Zero tolerances: the schedule, not a convergence test, decides when to stop.
+    return torch.optim.LBFGS(
+        [image],
+        lr=1.0,
+        max_iter=1,
+        history_size=params.lbfgs_history,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
 
 
 def _picture(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
