@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -46,7 +46,7 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
 class JobState(enum.StrEnum):
@@ -91,7 +91,7 @@ class ChatSession(Base):
 
 
 class Image(Base):
-    """An image as bytes, addressed by the SHA-256 of those bytes (stored once however often sent)."""
+    """Image bytes, addressed by the SHA-256 of those bytes (stored once, however often sent)."""
 
     __tablename__ = "images"
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from engine.queue import QueueFull
 from telegram import Update
+
+from engine.queue import QueueFull
 
 from .. import keyboards
 from ..context import Context
