@@ -270,3 +270,55 @@ def test_the_real_engine_paints_a_tiny_picture(
     assert (result.format, result.size) == ("JPEG", (64, 51))
     assert failed.state == "failed" and failed.attempts == 1
     assert "not a picture" in (failed.error or "")
+
+
+class _OutOfGpuMemoryAbove:
+    """Stands in for ``transfer.stylize``: runs out of GPU memory above ``limit`` pixels."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sizes: list[int] = []
+
+    def __call__(self, content: Image.Image, styles: object, *, params: object, **_: object):
+        import torch
+
+        size: int = params.size  # type: ignore[attr-defined]
+        self.sizes.append(size)
+        if size > self.limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory at {size} px")
+        return content.resize((size, size * content.height // content.width))
+
+
+def _engine_without_a_model() -> object:
+    from engine.worker import StyleTransfer
+
+    engine = object.__new__(StyleTransfer)  # the fake stylize never touches the model
+    engine.device = "cpu"  # type: ignore[attr-defined]
+    engine.model = None  # type: ignore[attr-defined]
+    return engine
+
+
+@pytest.mark.parametrize(
+    ("limit", "tried", "outcome"),
+    [
+        (300, [384, 268], "painted at 268 px"),
+        (100, [384, 268, 187, 130], "ran out of memory even at 130 pixels"),
+    ],
+)
+def test_running_out_of_gpu_memory_retries_smaller_then_gives_a_reason(
+    monkeypatch: pytest.MonkeyPatch, limit: int, tried: list[int], outcome: str
+) -> None:
+    from engine import quality, transfer
+
+    fake = _OutOfGpuMemoryAbove(limit)
+    monkeypatch.setattr(transfer, "stylize", fake)
+    engine = _engine_without_a_model()
+    params = quality.params_from_options(preset="fast", device="cpu")  # 384 px on a CPU
+    content = Image.new("RGB", (600, 400))
+    try:
+        picture = engine._stylize(content, [content], params, [1.0], lambda p: True)  # type: ignore[attr-defined]
+        result = f"painted at {picture.width} px"
+    except BadJob as e:
+        result = str(e)
+    assert fake.sizes == tried
+    assert outcome in result
