@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.settings import SettingsError, default_database_url
+from engine.settings import SettingsError, default_database_url, read_int, read_number
 
 __all__ = ["BotSettings", "SettingsError"]
 
@@ -21,32 +21,6 @@ TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
 TELEGRAM_MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses anything larger
-
-
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
-
-
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
 
 
 def _ids(env: Mapping[str, str], name: str) -> frozenset[int] | None:
@@ -120,7 +94,7 @@ class BotSettings:
             )
         if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
             raise SettingsError("WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256)")
-        max_upload = _int(env, "MAX_UPLOAD_BYTES", TELEGRAM_MAX_DOWNLOAD, minimum=1024)
+        max_upload = read_int(env, "MAX_UPLOAD_BYTES", TELEGRAM_MAX_DOWNLOAD, minimum=1024)
         return cls(
             token=check_token(env.get("BOT_TOKEN") or ""),
             data_dir=data_dir,
@@ -130,17 +104,17 @@ class BotSettings:
             file_url=env.get("TELEGRAM_FILE_URL") or TELEGRAM_FILE_URL,
             admin_ids=_ids(env, "ADMIN_IDS") or frozenset(),
             allowed_users=_ids(env, "ALLOWED_USERS"),
-            max_queued_per_user=_int(env, "MAX_QUEUED_PER_USER", 3, minimum=1),
-            max_jobs_per_hour=_int(env, "MAX_JOBS_PER_HOUR", 30, minimum=1),
-            max_queue_size=_int(env, "MAX_QUEUE_SIZE", 200, minimum=1),
+            max_queued_per_user=read_int(env, "MAX_QUEUED_PER_USER", 3, minimum=1),
+            max_jobs_per_hour=read_int(env, "MAX_JOBS_PER_HOUR", 30, minimum=1),
+            max_queue_size=read_int(env, "MAX_QUEUE_SIZE", 200, minimum=1),
             # Telegram will not hand a bot anything larger, whatever is configured.
             max_upload_bytes=min(max_upload, TELEGRAM_MAX_DOWNLOAD),
-            max_upload_pixels=_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000),
-            progress_seconds=_float(env, "PROGRESS_EDIT_SECONDS", 3.0, minimum=0.5),
-            delivery_poll_seconds=_float(env, "DELIVERY_POLL_SECONDS", 1.0, minimum=0.05),
-            job_steps=_int(env, "JOB_STEPS", 0, minimum=0) or None,
+            max_upload_pixels=read_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000),
+            progress_seconds=read_number(env, "PROGRESS_EDIT_SECONDS", 3.0, minimum=0.5),
+            delivery_poll_seconds=read_number(env, "DELIVERY_POLL_SECONDS", 1.0, minimum=0.05),
+            job_steps=read_int(env, "JOB_STEPS", 0, minimum=0) or None,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             webhook_listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",
-            webhook_port=_int(env, "WEBHOOK_PORT", 8443, minimum=1),
+            webhook_port=read_int(env, "WEBHOOK_PORT", 8443, minimum=1),
         )

@@ -16,14 +16,29 @@ def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'stylebot.db').resolve()}"
 
 
-def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+def read_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    """``env[name]`` as a number of at least ``minimum``; unset or blank gives ``default``."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
+def read_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    """``env[name]`` as a whole number of at least ``minimum``; unset or blank gives ``default``."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
@@ -52,11 +67,11 @@ class EngineSettings:
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL") or default_database_url(data_dir),
             device=env.get("ENGINE_DEVICE") or "auto",
-            lease_seconds=_number(env, "JOB_LEASE_SECONDS", 60.0, minimum=5),
-            heartbeat_seconds=_number(env, "JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1),
-            progress_seconds=_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
-            max_attempts=int(_number(env, "JOB_MAX_ATTEMPTS", 3, minimum=1)),
-            poll_seconds=_number(env, "WORKER_POLL_SECONDS", 1.0, minimum=0.01),
+            lease_seconds=read_number(env, "JOB_LEASE_SECONDS", 60.0, minimum=5),
+            heartbeat_seconds=read_number(env, "JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1),
+            progress_seconds=read_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
+            max_attempts=read_int(env, "JOB_MAX_ATTEMPTS", 3, minimum=1),
+            poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 1.0, minimum=0.01),
             weights_path=Path(weights) if weights else None,
         )
         if settings.heartbeat_seconds >= settings.lease_seconds:
