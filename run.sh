@@ -15,8 +15,14 @@ if [ -f .env ]; then set -a; . ./.env; set +a; fi
 # Reinstall only when the dependency list changed since the last install.
 stamp=.venv/.stylebot-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  python -m pip install -q --upgrade pip
-  python -m pip install -q -e '.[engine,bot]'
+  echo "Installing (the first time takes a few minutes: PyTorch is several GB)..." >&2
+  log=.venv/install.log
+  if ! { python -m pip install -q --upgrade pip && python -m pip install -q -e '.[engine,bot]'; } \
+      >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "run.sh: installing failed (the log above is also in $log)" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 
