@@ -218,6 +218,7 @@ def submit_job(
     max_queued_per_user: int,
     max_per_hour_per_user: int,
     max_queued_total: int,
+    max_attempts: int,
 ) -> tuple[int, int | None]:
     """Queue a job (raises engine.queue.QueueFull past a limit); its id and place in line."""
     ensure_person(s, user_id=user_id)
@@ -231,6 +232,7 @@ def submit_job(
         max_queued_per_user=max_queued_per_user,
         max_per_hour_per_user=max_per_hour_per_user,
         max_queued_total=max_queued_total,
+        max_attempts=max_attempts,
     )
     s.flush()
     return job.id, queue.position(s, job.id)

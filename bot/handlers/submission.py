@@ -50,6 +50,7 @@ async def submit(
             max_queued_per_user=settings.max_queued_per_user,
             max_per_hour_per_user=settings.max_jobs_per_hour,
             max_queued_total=settings.max_queue_size,
+            max_attempts=settings.max_attempts,
         )
     except QueueFull as e:
         limit = {

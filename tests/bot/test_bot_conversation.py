@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from bot_harness import BotProcess, make_presets, photo
 from fake_telegram import FakeTelegram, Person, draw_image
+from sqlalchemy import create_engine, select
+
+from engine.models import Job
 
 pytestmark = pytest.mark.slow
 
@@ -360,3 +363,21 @@ async def test_photo_and_style_sent_together_keep_their_order(
     status = await alice.wait_reply("queue")
     assert "⇄ Swap photo and style" in [b["text"] for b in status.buttons]
     await bob.wait_reply("Got your photo")
+
+
+async def test_the_attempt_limit_reaches_the_job(
+    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str], database_url: str
+) -> None:
+    bot_env["JOB_MAX_ATTEMPTS"] = "5"
+    await bot_process.start("--no-engine")
+    alice = Person(tg)
+    alice.send_photo(photo())
+    await alice.wait_reply("Got your photo")
+    alice.send_photo(draw_image(64, 64))
+    await alice.wait_reply("queue")
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalars(select(Job.max_attempts)).all() == [5]
+    finally:
+        engine.dispose()
