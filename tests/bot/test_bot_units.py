@@ -104,6 +104,9 @@ def test_settings_from_env() -> None:
     assert settings.max_upload_bytes == 20 * 2**20  # Telegram's getFile limit caps it
     assert settings.database_url.startswith("sqlite:////tmp/x/")
     assert not settings.webhook
+    assert settings.max_attempts == 3
+    with pytest.raises(SettingsError, match="JOB_MAX_ATTEMPTS must be a whole number"):
+        BotSettings.from_env({"BOT_TOKEN": TOKEN, "JOB_MAX_ATTEMPTS": "2.5"})
 
 
 @pytest.mark.parametrize("token", ["", "   ", "123:short", "YOUR_TOKEN_HERE", "abc:" + "x" * 35])

@@ -12,7 +12,7 @@ from engine.settings import EngineSettings, SettingsError
 def test_defaults_and_overrides() -> None:
     default = EngineSettings.from_env({})
     assert default.database_url == f"sqlite:///{Path('data/stylebot.db').resolve()}"
-    assert (default.device, default.lease_seconds, default.max_attempts) == ("auto", 60.0, 3)
+    assert (default.device, default.lease_seconds) == ("auto", 60.0)
     # compose passes unset variables as empty strings: they mean "the default".
     assert EngineSettings.from_env({"JOB_LEASE_SECONDS": "", "ENGINE_DEVICE": ""}) == default
 
@@ -21,12 +21,11 @@ def test_defaults_and_overrides() -> None:
             "DATA_DIR": "/srv/stylebot",
             "ENGINE_DEVICE": "cuda:1",
             "JOB_LEASE_SECONDS": "120",
-            "JOB_MAX_ATTEMPTS": "5",
             "VGG_WEIGHTS": "/weights/vgg19.safetensors",
         }
     )
     assert custom.database_url == "sqlite:////srv/stylebot/stylebot.db"
-    assert (custom.device, custom.lease_seconds, custom.max_attempts) == ("cuda:1", 120.0, 5)
+    assert (custom.device, custom.lease_seconds) == ("cuda:1", 120.0)
     assert custom.weights_path == Path("/weights/vgg19.safetensors")
 
 
@@ -35,8 +34,7 @@ def test_defaults_and_overrides() -> None:
     [
         ({"JOB_LEASE_SECONDS": "soon"}, "JOB_LEASE_SECONDS must be a number, got 'soon'"),
         ({"JOB_LEASE_SECONDS": "1"}, "JOB_LEASE_SECONDS must be at least 5"),
-        ({"JOB_MAX_ATTEMPTS": "2.5"}, "JOB_MAX_ATTEMPTS must be a whole number"),
-        ({"JOB_MAX_ATTEMPTS": "0"}, "JOB_MAX_ATTEMPTS must be at least 1"),
+        ({"WORKER_POLL_SECONDS": "0"}, "WORKER_POLL_SECONDS must be at least 0.01"),
         (
             {"JOB_LEASE_SECONDS": "10", "JOB_HEARTBEAT_SECONDS": "10"},
             "JOB_HEARTBEAT_SECONDS must be shorter than JOB_LEASE_SECONDS",
