@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot, InlineKeyboardMarkup
@@ -35,6 +36,7 @@ PHOTO_MAX_SIDES = 10_000
 PHOTO_MAX_ASPECT = 20
 PHOTO_KEPT_SIDE = 1280
 BAR_CELLS = 10
+PRUNE_EVERY_SECONDS = 24 * 3600  # how often old jobs and pictures are forgotten (KEEP_DAYS)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class Delivery:
         self._shown: dict[int, tuple[str, float]] = {}  # job id -> (text, when edited)
         self._swap: set[int] = set()  # jobs whose status message offers a swap
         self._task: asyncio.Task[None] | None = None
+        self._pruned_at: float | None = None  # monotonic time of the last prune
 
     def track(self, job_id: int, text: str, *, swap: bool) -> None:
         """A status message was just posted for a job."""
@@ -175,12 +178,23 @@ class Delivery:
         while True:
             try:
                 await self.tick()
+                await self.prune_if_due()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # One bad job or a database hiccup must not end delivery for everyone.
                 logger.exception("delivery loop: unexpected error, carrying on")
             await asyncio.sleep(self.settings.delivery_poll_seconds)
+
+    async def prune_if_due(self) -> None:
+        """At start-up and then once a day: forget what is older than KEEP_DAYS (0: never)."""
+        now = time.monotonic()
+        due = self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY_SECONDS
+        if not self.settings.keep_days or not due:
+            return
+        self._pruned_at = now
+        older_than = timedelta(days=self.settings.keep_days)
+        await in_transaction(self.maker, queue.prune, older_than=older_than)
 
     async def tick(self) -> None:
         """Answer every finished job, then refresh status messages that are due."""

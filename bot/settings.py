@@ -67,6 +67,7 @@ class BotSettings:
     max_queued_per_user: int = 3  # jobs waiting or running at once, per person
     max_jobs_per_hour: int = 30  # per person
     max_queue_size: int = 200  # jobs waiting, everyone together
+    keep_days: int = 30  # answered jobs and unused pictures older than this are deleted; 0: never
     max_attempts: int = 3  # a job is tried this often (a failure or a dead worker) before it fails
     max_upload_bytes: int = TELEGRAM_MAX_DOWNLOAD
     max_upload_pixels: int = 40_000_000
@@ -109,6 +110,7 @@ class BotSettings:
             max_jobs_per_hour=read_int(env, "MAX_JOBS_PER_HOUR", 30, minimum=1),
             max_queue_size=read_int(env, "MAX_QUEUE_SIZE", 200, minimum=1),
             max_attempts=read_int(env, "JOB_MAX_ATTEMPTS", 3, minimum=1),
+            keep_days=read_int(env, "KEEP_DAYS", 30, minimum=0),
             # Telegram will not hand a bot anything larger, whatever is configured.
             max_upload_bytes=min(max_upload, TELEGRAM_MAX_DOWNLOAD),
             max_upload_pixels=read_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000),

@@ -1,7 +1,7 @@
 """``python -m engine COMMAND``: stylize a picture, run a worker, or upgrade the database.
 
 Each command lives in its own module and is imported only when chosen, so ``migrate`` and
-``stats`` start without loading torch.
+``stats`` and ``prune`` start without loading torch.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ COMMANDS = {
     "work": ("engine.worker", "run a worker that takes jobs from the queue"),
     "migrate": ("engine.db", "upgrade the database schema to the newest version"),
     "stats": ("engine.db", "print queue statistics"),
+    "prune": ("engine.db", "delete answered jobs and unused pictures older than --days"),
 }
 
 

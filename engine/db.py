@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,11 +178,17 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
     descriptions = {
         "migrate": "Upgrade the database schema (DATABASE_URL) to the newest version.",
         "stats": "Print the queue's numbers: waiting, running, finished in the last hour.",
+        "prune": "Delete answered jobs, old workers and unused pictures older than --days "
+        "(the bot does this once a day by itself, after KEEP_DAYS).",
     }
     parser = argparse.ArgumentParser(prog=prog, description=descriptions[command])
     parser.add_argument(
         "--database-url", help="default: DATABASE_URL, else a SQLite file in DATA_DIR"
     )
+    if command == "prune":
+        parser.add_argument(
+            "--days", type=float, required=True, help="keep what is younger than this"
+        )
     args = parser.parse_args(argv)
     level = logging.INFO if command == "migrate" else logging.WARNING
     logging.basicConfig(level=level, format=LOG_FORMAT)
@@ -208,6 +215,14 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
         except SchemaOutOfDate as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if command == "prune":
+            with make_sessionmaker(engine).begin() as s:
+                pruned = queue.prune(s, older_than=timedelta(days=args.days))
+            print(
+                f"{where}: deleted {pruned.jobs} answered jobs, {pruned.images} pictures "
+                f"and {pruned.workers} workers older than {args.days:g} days"
+            )
+            return 0
         _print_stats(engine)
         return 0
     finally:

@@ -31,12 +31,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, Select, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Subquery
 
-from engine.models import FINISHED_STATES, Image, Job, JobState, User, Worker, utcnow
+from engine.models import (
+    FINISHED_STATES,
+    ChatSession,
+    Image,
+    Job,
+    JobState,
+    User,
+    Worker,
+    utcnow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -118,19 +127,25 @@ def _times(n: int) -> str:
 
 
 def put_image(s: Session, data: bytes, *, mime: str, width: int, height: int) -> str:
-    """Store image bytes once, however often they are sent; their SHA-256 (hex)."""
+    """Store image bytes once, however often they are sent; their SHA-256 (hex).
+
+    Storing bytes that are already there only moves their ``created_at`` to now, so that
+    :func:`prune` leaves a picture alone while someone is about to use it again.
+    """
     sha = hashlib.sha256(data).hexdigest()
+    now = utcnow()
     values = {"sha256": sha, "data": data, "mime": mime, "width": width, "height": height}
-    values["created_at"] = utcnow()
-    # ON CONFLICT DO NOTHING: two people sending the same picture at the same moment must
-    # both succeed; a check-then-insert would let one of them hit the primary key.
+    values["created_at"] = now
+    # An upsert: two people sending the same picture at the same moment must both succeed,
+    # where a check-then-insert would let one of them hit the primary key.
     dialect = _dialect(s)
-    if dialect == "postgresql":
-        s.execute(postgresql.insert(Image).values(values).on_conflict_do_nothing())
-    elif dialect == "sqlite":
-        s.execute(sqlite.insert(Image).values(values).on_conflict_do_nothing())
+    if dialect in ("postgresql", "sqlite"):
+        upsert = (postgresql if dialect == "postgresql" else sqlite).insert(Image).values(values)
+        s.execute(upsert.on_conflict_do_update(index_elements=["sha256"], set_={"created_at": now}))
     elif s.get(Image, sha) is None:
         s.execute(insert(Image).values(values))
+    else:
+        s.execute(update(Image).where(Image.sha256 == sha).values(created_at=now))
     return sha
 
 
@@ -653,6 +668,58 @@ def worker_stopped(s: Session, worker_id: str, *, now: datetime | None = None) -
         .values(stopped_at=now, last_seen_at=now, current_job_id=None)
         .execution_options(synchronize_session=False)
     )
+
+
+# -- housekeeping -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pruned:
+    jobs: int
+    images: int
+    workers: int
+
+
+def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> Pruned:
+    """Forget what nobody needs any more, so that the database does not grow for ever.
+
+    Deleted: jobs that finished and were answered before the cutoff, workers not seen since
+    it, and pictures stored before it that no remaining job or chat session refers to. A job
+    still waiting, running or not yet delivered is never touched, nor anything it uses.
+    """
+    cutoff = (now or utcnow()) - older_than
+    jobs = s.execute(
+        delete(Job)
+        .where(Job.state.in_(FINISHED), Job.delivered_at.is_not(None), Job.finished_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    workers = s.execute(
+        delete(Worker)
+        .where(Worker.last_seen_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    used: set[str] = set()
+    for content, styles, result in s.execute(select(Job.content_sha, Job.styles, Job.result_sha)):
+        used.update((content, result), (style["sha256"] for style in styles))
+    for row in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
+        used.update(row)
+    old = s.scalars(select(Image.sha256).where(Image.created_at < cutoff)).all()
+    doomed = [sha for sha in old if sha not in used]
+    for start in range(0, len(doomed), 500):
+        s.execute(
+            delete(Image)
+            .where(Image.sha256.in_(doomed[start : start + 500]))
+            .execution_options(synchronize_session=False)
+        )
+    if jobs or doomed or workers:
+        logger.info(
+            "pruned %d jobs, %d pictures and %d workers older than %s",
+            jobs,
+            len(doomed),
+            workers,
+            cutoff,
+        )
+    return Pruned(jobs=jobs, images=len(doomed), workers=workers)
 
 
 # -- numbers ----------------------------------------------------------------------------------

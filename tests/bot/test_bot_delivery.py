@@ -225,3 +225,52 @@ async def test_settings_are_used_for_the_next_job(tg: FakeTelegram, application:
         "keep_colors": True,
         "seed": None,
     }
+
+
+async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from bot.delivery import PRUNE_EVERY_SECONDS, Delivery
+    from engine.models import Job, utcnow
+
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    maker = make_sessionmaker(engine)
+
+    def old_answered_job() -> int:
+        with maker.begin() as s:
+            ensure_person(s, user_id=7, telegram_language="en")
+            sha = queue.put_image(s, jpeg(8, 8), mime="image/jpeg", width=8, height=8)
+            job = queue.submit(
+                s, user_id=7, chat_id=7, content_sha=sha, styles=[(sha, 1.0)], params={}
+            )
+            long_ago = utcnow() - timedelta(days=3)
+            job.state, job.finished_at, job.delivered_at = "done", long_ago, long_ago
+            s.flush()
+            return job.id
+
+    def jobs() -> set[int]:
+        with maker() as s:
+            return set(s.scalars(queue.select(Job.id)))
+
+    def delivery(keep_days: str) -> Delivery:
+        env = {"BOT_TOKEN": "123456:" + "A" * 35, "DATABASE_URL": url, "KEEP_DAYS": keep_days}
+        return Delivery(None, maker, BotSettings.from_env(env))  # type: ignore[arg-type]
+
+    try:
+        first = old_answered_job()
+        await delivery("0").prune_if_due()  # 0: keep everything
+        assert jobs() == {first}
+        daily = delivery("2")
+        await daily.prune_if_due()  # at start-up
+        assert jobs() == set()
+        second = old_answered_job()
+        await daily.prune_if_due()  # not a day later yet
+        assert jobs() == {second}
+        assert daily._pruned_at is not None
+        daily._pruned_at -= PRUNE_EVERY_SECONDS
+        await daily.prune_if_due()
+        assert jobs() == set()
+    finally:
+        engine.dispose()

@@ -71,6 +71,15 @@ def test_the_migrate_command_upgrades_and_says_so(
     )
     assert stats.returncode == 0 and "queued: 0" in stats.stdout
 
+    prune = subprocess.run(
+        [sys.executable, "-m", "engine", "prune", "--days", "30"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert prune.returncode == 0, prune.stderr
+    assert "deleted 0 answered jobs, 0 pictures and 0 workers older than 30 days" in prune.stdout
+
 
 def test_stats_on_an_empty_database_says_what_to_run(tmp_path: os.PathLike[str]) -> None:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/none.db"}

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import queue
-from engine.models import Image, Job, JobState, utcnow
+from engine.models import ChatSession, Image, Job, JobState, utcnow
 
 Maker = sessionmaker[Session]
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
@@ -441,3 +441,42 @@ def test_images_are_stored_once_by_content(maker: Maker) -> None:
 def test_a_job_needs_a_style(maker: Maker, people: list[int], picture: str) -> None:
     with maker.begin() as s, pytest.raises(ValueError, match="style"):
         queue.submit(s, user_id=people[0], chat_id=1, content_sha=picture, styles=[], params={})
+
+
+def test_prune_forgets_only_what_nobody_needs(maker: Maker, people: list[int]) -> None:
+    old, month = utcnow() - timedelta(days=40), timedelta(days=30)
+    with maker.begin() as s:
+        sha = {
+            name: queue.put_image(s, name.encode(), mime="image/jpeg", width=1, height=1)
+            for name in ("answered", "result", "unanswered", "waiting", "session", "orphan")
+        }
+        s.execute(queue.update(Image).values(created_at=old))
+        recent = queue.put_image(s, b"recent orphan", mime="image/jpeg", width=1, height=1)
+        s.add(ChatSession(user_id=people[0], chat_id=people[0], content_sha=sha["session"]))
+        queue.register_worker(s, worker_id="gone", hostname="h", pid=1, device="cpu", now=old)
+        queue.register_worker(s, worker_id="alive", hostname="h", pid=2, device="cpu")
+    answered = submit(maker, people[0], sha["answered"])
+    unanswered = submit(maker, people[1], sha["unanswered"])
+    waiting = submit(maker, people[2], sha["waiting"])
+    with maker.begin() as s:
+        for job_id, delivered in ((answered, old), (unanswered, None)):
+            row = s.get(Job, job_id)
+            assert row is not None
+            row.state, row.finished_at, row.delivered_at = JobState.DONE.value, old, delivered
+            row.result_sha = sha["result"] if job_id == answered else sha["unanswered"]
+        row = s.get(Job, waiting)
+        assert row is not None
+        row.created_at = old
+        # Sent again just now: the picture is about to be used, so it stays.
+        queue.put_image(s, b"orphan", mime="image/jpeg", width=1, height=1)
+
+    with maker.begin() as s:
+        pruned = queue.prune(s, older_than=month, now=utcnow())
+    assert pruned == queue.Pruned(jobs=1, images=2, workers=1)
+    with maker() as s:
+        assert set(s.scalars(select(Job.id))) == {unanswered, waiting}
+        kept = set(s.scalars(select(Image.sha256)))
+        assert kept == {sha[n] for n in ("unanswered", "waiting", "session", "orphan")} | {recent}
+        assert list(s.scalars(select(queue.Worker.id))) == ["alive"]
+    with maker.begin() as s:
+        assert queue.prune(s, older_than=month, now=utcnow()) == queue.Pruned(0, 0, 0)
