@@ -363,13 +363,14 @@ async def kill_half_way(
     await service.start_worker()
 
 
-def check_and_measure(
-    outcome: Outcome, people: list[Person], sent: list[Sent], database_url: str
-) -> None:
-    """Every job answered exactly once, in the chat and in the database; then the timings."""
+def check_chats(
+    people: list[Person], sent: list[Sent]
+) -> tuple[list[str], dict[int, list[ChatMessage]]]:
+    """Each person got exactly the results they asked for: problems, and results by job."""
+    problems: list[str] = []
     by_job = {s.job_id: s for s in sent}
     if None in by_job or len(by_job) != len(sent):
-        outcome.problems.append("a job was not queued, or two requests got one job id")
+        problems.append("a job was not queued, or two requests got one job id")
     asked: dict[int, int] = {}
     for s in sent:
         asked[s.person.id] = asked.get(s.person.id, 0) + 1
@@ -378,7 +379,7 @@ def check_and_measure(
         photos = sum(1 for m in person.messages if is_result(m))
         documents = sum(1 for m in person.messages if m.kind == "document")
         if photos != asked.get(person.id, 0) or documents:
-            outcome.problems.append(
+            problems.append(
                 f"person {person.id} asked for {asked.get(person.id, 0)} pictures and got "
                 f"{photos} result photos and {documents} files"
             )
@@ -386,15 +387,25 @@ def check_and_measure(
             if is_result(message):
                 job_id = job_of(message, "r:")
                 if job_id is None or by_job.get(job_id) is None:
-                    outcome.problems.append(f"a result for an unknown job {job_id}")
+                    problems.append(f"a result for an unknown job {job_id}")
                     continue
                 if by_job[job_id].person is not person:
-                    outcome.problems.append(f"job {job_id}'s result went to the wrong person")
+                    problems.append(f"job {job_id}'s result went to the wrong person")
                 results.setdefault(job_id, []).append(message)
     for job_id in by_job:
         count = len(results.get(job_id, []))
         if count != 1:
-            outcome.problems.append(f"job {job_id} was answered {count} times")
+            problems.append(f"job {job_id} was answered {count} times")
+    return problems, results
+
+
+def check_and_measure(
+    outcome: Outcome, people: list[Person], sent: list[Sent], database_url: str
+) -> None:
+    """Every job answered exactly once, in the chat and in the database; then the timings."""
+    by_job = {s.job_id: s for s in sent}
+    problems, results = check_chats(people, sent)
+    outcome.problems += problems
 
     engine = create_engine(database_url)
     try:
