@@ -14,12 +14,22 @@ painting, JOBS times, all at once. Every job must be answered exactly once: the 
 Measured per job, from the person's side and from the jobs table:
 
 - *photo→result*: from the moment the person's photo reaches Telegram to the moment the
-  result photo is in their chat (both read off the fake server's clock);
-- *wait*: ``started_at - created_at``, time in the queue behind other jobs;
-- *run*: ``run_seconds``, time in the optimisation itself;
-- *overhead*: photo→result minus the two: everything the service adds (polling Telegram,
-  downloading and storing the photo, the gallery, claiming, loading pictures, encoding and
-  storing the result, the delivery loop, uploading the result).
+  result photo is in their chat (one monotonic clock: the fake server runs in this process);
+- *queue wait*: ``started_at - created_at``, time in the queue (behind other jobs, or until
+  an idle worker next polls);
+- *run*: the worker's recorded ``run_seconds``: reading the job's pictures, the optimisation,
+  encoding the result;
+- *overhead*: photo→result minus the two: everything else the service adds (polling Telegram,
+  downloading and storing the photo, the gallery, queueing, storing the result, the delivery
+  loop, uploading the result), split further into photo→queued, the worker outside the run
+  and finished→in the chat.
+
+Each worker runs torch on one thread (``OMP_NUM_THREADS=1``), so one worker is one core.
+In the kill run, leases are 10 s (``JOB_LEASE_SECONDS``) so the killed worker's job comes
+back soon; a busy worker (its heartbeat names a job) is the one killed.
+
+Results go to stdout as markdown tables; ``--write`` also replaces the "Load (issue #5)"
+section of docs/BENCHMARKS.md (and nothing else in it).
 
 PostgreSQL comes from ``--postgres URL`` or ``TEST_POSTGRES_URL`` (``scripts/pg-scratch
 start`` prints one); each configuration gets a database of its own on that server.
@@ -472,7 +482,7 @@ def wall_clock(monotonic: float) -> datetime.datetime:
 # -- reporting -------------------------------------------------------------------------------
 
 
-def machine(postgres: str | None) -> str:
+def machine(postgres: str | None, load_before: float) -> str:
     import sqlite3
 
     import torch
@@ -489,7 +499,10 @@ def machine(postgres: str | None) -> str:
             line += f", PostgreSQL {version}"
         finally:
             engine.dispose()
-    return line + f"; load average {os.getloadavg()[0]:.1f} at the end"
+    return (
+        line + f"; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} at the end "
+        "(the machine is shared)"
+    )
 
 
 def table(outcomes: list[Outcome]) -> str:
@@ -699,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
         configs.append(Config(database, args.kill_workers, kill=True))
 
     began = time.monotonic()
+    load_before = os.getloadavg()[0]
     outcomes = []
     for config in configs:
         people = config.people or args.people
@@ -722,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     report = "\n".join(
         [
-            f"Measured {when} on {machine(args.postgres)}.",
+            f"Measured {when} on {machine(args.postgres, load_before)}.",
             f"Command: `{command}` ({(time.monotonic() - began) / 60:.1f} min in all); "
             f"{args.people} people x {args.jobs} jobs each, the `fast` preset at 64 px.",
             "",
