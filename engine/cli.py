@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -78,11 +78,20 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _check_writable(path: Path, what: str) -> None:
+    """Fail before minutes of work, not after: the folder exists and takes a file."""
     directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder, not a file name")
     if not directory.is_dir():
         raise UsageError(f"{what} {path}: folder {directory} does not exist")
-    if not os.access(directory, os.W_OK):
-        raise UsageError(f"{what} {path}: cannot write into {directory}")
+    # A real probe: os.access says yes to root and knows nothing of read-only file systems.
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"{what} {path}: cannot write into {directory} ({e.strerror or e})"
+        ) from None
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from engine import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +31,20 @@ def _run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess
         env=env,
         check=False,
     )
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG header claiming ``width`` x ``height`` with no pixels (a bomb's first bytes)."""
+    body = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    ihdr = struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body))
+    return b"\x89PNG\r\n\x1a\n" + ihdr + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _truncated_jpeg() -> bytes:
+    image = Image.effect_noise((64, 64), 50).convert("RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    return buffer.getvalue()[:300]  # cut off in the middle of the pixels
 
 
 @pytest.fixture
@@ -70,7 +90,8 @@ def test_stylize_writes_the_picture_plot_and_snapshots(
         "out.step00003.jpg",
         "out.step00006.jpg",
     ]
-    assert "6/6" in done.stderr  # the progress bar ran to the end
+    # The progress bar ran to the end, with elapsed<remaining time (the ETA) on the way.
+    assert re.search(r"6/6 \[\d\d:\d\d<\d\d:\d\d", done.stderr), done.stderr
 
 
 @pytest.mark.parametrize(
@@ -110,3 +131,65 @@ def test_bad_inputs_give_one_error_line(tmp_path: Path, pictures: tuple[Path, Pa
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.startswith("error: ") and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_bytes(_truncated_jpeg()), "damaged"),
+        (lambda p: Image.new("RGB", (420, 20)).save(p, "PNG"), "aspect ratio"),
+        (lambda p: p.write_bytes(png_header_only(100_000, 100_000)), "too many pixels"),
+    ],
+    ids=["empty", "corrupt", "aspect-ratio", "decompression-bomb"],
+)
+def test_bad_pictures_give_one_error_line_in_process(
+    tmp_path: Path,
+    pictures: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    make: object,
+    message: str,
+) -> None:
+    # In process (no interpreter start-up): an escaping exception would fail the test itself.
+    photo, _ = pictures
+    bad = tmp_path / "bad.jpg"
+    make(bad)  # type: ignore[operator]
+    for args in ([bad, photo], [photo, bad]):  # as the photo and as the painting
+        status = cli.main(
+            [*map(str, args), "-o", str(tmp_path / "o.jpg")], prog="p", command="stylize"
+        )
+        err = capsys.readouterr().err
+        assert status == 2 and err.startswith("error: ") and message in err, err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "o.jpg").exists()
+
+
+def test_unwritable_outputs_are_refused_before_any_work(
+    tmp_path: Path, pictures: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo, painting = pictures
+    folder = tmp_path / "taken.jpg"
+    folder.mkdir()
+    cases = [(folder, "is a folder"), (Path("/proc/o.jpg"), "cannot write into /proc")]
+    if not Path("/proc").is_dir():
+        cases.pop()
+    for output, message in cases:
+        status = cli.main([str(photo), str(painting), "-o", str(output)], prog="p", command="x")
+        err = capsys.readouterr().err
+        assert status == 2 and err.startswith("error: ") and message in err, err
+        assert err.count("\n") == 1
+
+
+def test_missing_weights_file_is_one_error_line(
+    tmp_path: Path,
+    pictures: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("VGG_WEIGHTS", raising=False)
+    photo, painting = pictures
+    argv = [str(photo), str(painting), "-o", str(tmp_path / "o.jpg"), "--device", "cpu"]
+    status = cli.main([*argv, "--weights", str(tmp_path / "none.pt")], prog="p", command="x")
+    err = capsys.readouterr().err
+    assert status == 1 and err.startswith("error: VGG-19 weights file not found"), err
+    assert err.count("\n") == 1

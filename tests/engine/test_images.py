@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,29 @@ def _bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` and holds no pixels: a decompression bomb's
+    first bytes, which is all a reader needs to see to refuse it."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
+
+
+def png_16_bit_rgb(pixel: tuple[int, int, int], size: int = 32) -> bytes:
+    """A 16-bit-per-channel RGB PNG of one colour, written by hand (Pillow cannot save one)."""
+    header = struct.pack(">IIBBBBB", size, size, 16, 2, 0, 0, 0)
+    row = b"\x00" + struct.pack(">HHH", *pixel) * size  # filter type 0, then the pixels
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(row * size))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _rgb(width: int = 40, height: int = 30) -> Image.Image:
@@ -95,6 +120,9 @@ def test_files_and_paths_open(tmp_path: Path) -> None:
         (_bytes(Image.new("RGB", (1, 1)), "PNG"), "too small"),
         (_bytes(Image.new("RGB", (8, 30)), "PNG"), "too small"),
         (_bytes(Image.new("RGB", (420, 20)), "PNG"), "aspect ratio"),
+        (_bytes(Image.new("RGB", (20, 420)), "PNG"), "aspect ratio"),
+        (png_header_only(8000, 6000), "too many pixels"),  # 48 MP: over our 40 MP
+        (png_header_only(100_000, 100_000), "too many pixels"),  # Pillow's own guard
     ],
 )
 def test_bad_bytes_raise_one_readable_line(data: bytes, message: str) -> None:
@@ -135,6 +163,36 @@ def test_save_writes_jpeg_or_png_by_extension_and_leaves_no_temp_files(tmp_path:
         save_image(_rgb(), tmp_path / name)
         assert (tmp_path / name).read_bytes().startswith(magic)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.JPEG", "out.jpg", "out.png"]
+
+
+def test_16_bit_colour_keeps_its_colour() -> None:
+    image = open_image(png_16_bit_rgb((65535, 32768, 0)))
+    red, green, blue = image.getpixel((3, 3))  # type: ignore[misc]
+    assert image.mode == "RGB" and red == 255 and abs(green - 128) <= 1 and blue == 0
+
+
+def test_transparent_webp_is_composited_on_white() -> None:
+    rgba = Image.new("RGBA", (32, 32), (0, 0, 255, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 16, 32))
+    image = open_image(_bytes(rgba, "WEBP", lossless=True))
+    assert image.getpixel((2, 2)) == (0, 0, 255) and image.getpixel((30, 2)) == (255, 255, 255)
+
+
+def test_a_failed_write_leaves_the_old_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.png"
+    save_image(Image.new("RGB", (20, 20), "red"), target)
+    before = target.read_bytes()
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    with pytest.raises(ImageError, match="No space left"):
+        save_image(_rgb(), target)
+    assert target.read_bytes() == before  # never half a file
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # the temporary file is gone
 
 
 def test_save_refuses_unknown_extension_and_unwritable_places(tmp_path: Path) -> None:

@@ -190,6 +190,21 @@ def test_keep_colors_keeps_the_photo_colours(
     assert np.abs(luma - np.asarray(photo.convert("L"), dtype=np.float32)).mean() > 3
 
 
+def test_more_strength_more_style_less_photo(
+    vgg: VGG19Features, photo: Image.Image, painting: Image.Image
+) -> None:
+    weak, strong = (
+        stylize(photo, [painting], model=vgg, params=dataclasses.replace(TINY, strength=s))
+        for s in (0.2, 5.0)
+    )
+    assert _style_distance(vgg, strong, painting) < _style_distance(vgg, weak, painting)
+    photo_pixels = np.asarray(photo, dtype=np.float32)
+    assert (
+        np.abs(np.asarray(strong, dtype=np.float32) - photo_pixels).mean()
+        > np.abs(np.asarray(weak, dtype=np.float32) - photo_pixels).mean()
+    )
+
+
 def test_adam_also_transfers_style(
     vgg: VGG19Features, photo: Image.Image, painting: Image.Image
 ) -> None:

