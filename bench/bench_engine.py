@@ -1,7 +1,8 @@
 """Benchmark the engine against pastiche, in one run, on the same weights and pictures.
 
     python bench/bench_engine.py                       # CPU, 512 px, all presets + studies
-    python bench/bench_engine.py --device cuda --sizes 512 1024 2048
+    python bench/bench_engine.py --no-pastiche --own-size --studies   # what each preset costs
+    python bench/bench_engine.py --device cuda --sizes 512 1024 2048  # GPU, with peak memory
 
 For each size it runs pastiche (its own ``PasticheArtist``, 300 one-evaluation L-BFGS steps,
 its defaults otherwise) and our presets, then measures every output the same way with
@@ -9,8 +10,13 @@ bench/engine_eval.py: style distance (relative Gram distance to the painting, re
 and content distance (relative relu4_2 distance to the photo), in fp32 at the output size.
 Studies on the balanced preset compare bf16 with fp32, Adam with L-BFGS and torch.compile.
 
-Writes bench/out/engine.md (the table), bench/out/side_by_side.jpg (photo | pastiche | ours)
-and every output picture to bench/out/.
+With --own-size each preset runs at its own output size instead of --sizes (the cost of the
+presets as the bot offers them). Times include loading the model, for both programs; the
+load average at the start of each run is reported, because the machine may be shared.
+
+Writes bench/out/engine.md (the table), bench/out/side_by_side.jpg (photo | pastiche | ours
+| painting) and every output picture to bench/out/ (git-ignored: generated pictures are never
+committed).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import dataclasses
 import datetime
 import functools
+import gc
 import logging
 import os
 import platform
@@ -56,10 +63,13 @@ class Row:
     name: str
     detail: str
     seconds: float
+    cpu_seconds: float = float("nan")  # process CPU time, all threads: less sensitive to sharing
     style: float = float("nan")
     content: float = float("nan")
     peak_mib: float | None = None
     output: Path | None = None
+    load: float = float("nan")  # 1-minute load average when the run started
+    error: str | None = None
 
 
 def _sync(device: torch.device) -> None:
@@ -69,17 +79,19 @@ def _sync(device: torch.device) -> None:
 
 def _timed(
     device: torch.device, run: Callable[[], Image.Image]
-) -> tuple[Image.Image, float, float | None]:
+) -> tuple[Image.Image, float, float, float | None]:
+    """The picture, wall seconds, CPU seconds of this process and peak GPU MiB (or None)."""
+    gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     _sync(device)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     image = run()
     _sync(device)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return image, seconds, peak
+    return image, seconds, cpu_seconds, peak
 
 
 def run_pastiche(
@@ -148,19 +160,22 @@ def machine() -> str:
 
 def table(rows: list[Row], reference: dict[int, Row]) -> str:
     lines = [
-        "| size | run | settings | time (s) | speed-up vs pastiche | style dist. | "
-        "content dist. | peak GPU MiB |",
-        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| size | run | settings | time (s) | speed-up vs pastiche | CPU time (s) | "
+        "speed-up in CPU time | style dist. | content dist. | peak GPU MiB | load avg. |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
+        if row.error is not None:
+            lines.append(f"| {row.size} | {row.name} | {row.detail} | failed: {row.error} |")
+            continue
         ref = reference.get(row.size)
-        speedup = f"{ref.seconds / row.seconds:.1f}x" if ref and row is not ref else "1.0x"
-        if ref is None:
-            speedup = "n/a"
+        speedup = f"{ref.seconds / row.seconds:.1f}x" if ref else "n/a"
+        cpu_speedup = f"{ref.cpu_seconds / row.cpu_seconds:.1f}x" if ref else "n/a"
         peak = f"{row.peak_mib:.0f}" if row.peak_mib is not None else "-"
         lines.append(
             f"| {row.size} | {row.name} | {row.detail} | {row.seconds:.1f} | {speedup} | "
-            f"{row.style:.4f} | {row.content:.4f} | {peak} |"
+            f"{row.cpu_seconds:.1f} | {cpu_speedup} | {row.style:.4f} | {row.content:.4f} | "
+            f"{peak} | {row.load:.1f} |"
         )
     return "\n".join(lines)
 
@@ -177,6 +192,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--studies", nargs="*", default=list(STUDIES), choices=STUDIES)
     parser.add_argument("--pastiche-steps", type=int, default=300)
     parser.add_argument("--no-pastiche", action="store_true", help="skip the reference run")
+    parser.add_argument(
+        "--own-size",
+        action="store_true",
+        help="run each preset at its own output size (its cost as offered), not at --sizes",
+    )
     parser.add_argument("--weights", type=Path, help="full-precision VGG-19 weights for ours")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     args = parser.parse_args(argv)
@@ -190,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     reference: dict[int, Row] = {}
     started = datetime.datetime.now(datetime.UTC)
+    load_before = os.getloadavg()[0]
     for size in args.sizes:
         if not args.no_pastiche:
             logger.info("pastiche, %d px, %d steps ...", size, args.pastiche_steps)
-            image, seconds, peak = _timed(
+            load = os.getloadavg()[0]
+            image, seconds, cpu_seconds, peak = _timed(
                 device,
                 functools.partial(
                     run_pastiche,
@@ -209,20 +231,23 @@ def main(argv: list[str] | None = None) -> int:
                 "pastiche 1.6.0",
                 f"L-BFGS, {args.pastiche_steps} steps, fp32",
                 seconds,
+                cpu_seconds,
                 peak_mib=peak,
                 output=args.out / f"pastiche_{size}.png",
+                load=load,
             )
             save_image(image, row.output)  # type: ignore[arg-type]
             reference[size] = row
             rows.append(row)
             logger.info("pastiche: %.1f s", seconds)
 
+        wanted = None if args.own_size else size
         runs: list[tuple[str, TransferParams]] = []
         for preset in args.presets:
             runs.append(
-                (preset, params_from_options(preset=preset, device=device, size=size, seed=0))
+                (preset, params_from_options(preset=preset, device=device, size=wanted, seed=0))
             )
-        balanced = params_from_options(preset="balanced", device=device, size=size, seed=0)
+        balanced = params_from_options(preset="balanced", device=device, size=wanted, seed=0)
         if "precision" in args.studies:
             other = "fp32" if use_bf16(device, "auto") else "bf16"
             runs.append((f"balanced, {other}", dataclasses.replace(balanced, precision=other)))
@@ -231,18 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if "compile" in args.studies:
             runs.append(("balanced, compiled", dataclasses.replace(balanced, compile=True)))
         for name, params in runs:
-            logger.info("ours %s, %d px ...", name, size)
-            image, seconds, peak = _timed(
-                device,
-                functools.partial(
-                    run_ours,
-                    content_image,
-                    style_image,
-                    params=params,
-                    device=device,
-                    weights=args.weights,
-                ),
-            )
+            logger.info("ours %s, %d px ...", name, params.size)
             precision = "bf16" if use_bf16(device, params.precision) else "fp32"
             detail = (
                 f"{params.optimizer}, steps {'+'.join(map(str, params.steps))}, "
@@ -250,19 +264,36 @@ def main(argv: list[str] | None = None) -> int:
             )
             slug = name.replace(", ", "_")
             row = Row(
-                size,
+                params.size,
                 f"ours {name}",
                 detail,
-                seconds,
-                peak_mib=peak,
-                output=args.out / f"ours_{slug}_{size}.png",
+                float("nan"),
+                output=args.out / f"ours_{slug}_{params.size}.png",
+                load=os.getloadavg()[0],
             )
-            save_image(image, row.output)  # type: ignore[arg-type]
             rows.append(row)
-            logger.info("ours %s: %.1f s", name, seconds)
+            try:
+                image, row.seconds, row.cpu_seconds, row.peak_mib = _timed(
+                    device,
+                    functools.partial(
+                        run_ours,
+                        content_image,
+                        style_image,
+                        params=params,
+                        device=device,
+                        weights=args.weights,
+                    ),
+                )
+            except Exception as e:  # a study (torch.compile, say) may fail; keep the rest
+                logger.exception("ours %s failed", name)
+                row.error = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+                continue
+            save_image(image, row.output)  # type: ignore[arg-type]
+            logger.info("ours %s: %.1f s", name, row.seconds)
 
     for row in rows:
-        assert row.output is not None
+        if row.error is not None or row.output is None:
+            continue
         output = Image.open(row.output).convert("RGB")
         measured = distances(evaluator, output, content_image, style_image)
         row.style, row.content = measured.style, measured.content
@@ -272,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     pastiche_output = reference[first].output if first in reference else None
     if pastiche_output is not None:
         pictures.append((f"pastiche, {args.pastiche_steps} steps", Image.open(pastiche_output)))
-    ours_balanced = next((r for r in rows if r.size == first and r.name == "ours balanced"), None)
+    ours_balanced = next(
+        (r for r in rows if r.name == "ours balanced" and r.error is None and r.output), None
+    )
     if ours_balanced and ours_balanced.output:
         pictures.append(("ours, balanced", Image.open(ours_balanced.output)))
     pictures.append(("painting", style_image))
@@ -281,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
     report = "\n".join(
         [
-            f"Machine: {machine()}",
+            f"Machine: {machine()}; load average {load_before:.1f} at the start, "
+            f"{os.getloadavg()[0]:.1f} at the end (the machine may be shared)",
             f"Date: {started:%Y-%m-%d %H:%M} UTC; command: `{command}`",
             f"Photo: {args.content.name}, painting: {args.style.name}",
             "",
