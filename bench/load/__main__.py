@@ -609,19 +609,28 @@ def reading(outcomes: list[Outcome]) -> list[str]:
             "the worker outside the run": percentile(heavy.worker_extra, 50),
         }
         largest = max(parts, key=lambda k: parts[k])
+        light = [o for o in normal if o.config.light]
+        compare = (
+            f" (light load: {percentile(light[0].intake, 50):.2f} s and "
+            f"{light[0].edits / max(light[0].jobs, 1):.1f} edits per job)"
+            if light
+            else ""
+        )
         out.append(
-            f"- Where it goes ({heavy.config.name}, the largest): *{largest}* "
-            f"({parts[largest]:.2f} s at p50). The bot's delivery loop (`bot/delivery.py`, "
-            "`Delivery.tick`) first sends the finished results, then re-edits the status "
-            "message of every open job whose text changed (a waiting job's place in the queue "
-            "changes each time a job ahead of it starts, so under a long queue nearly all of "
-            f"them; {heavy.edits / max(heavy.jobs, 1):.1f} edits per job here), one call at a "
-            "time through python-telegram-bot's rate limiter, after one fair-order query per "
-            "waiting job for its place; only then does it sleep `DELIVERY_POLL_SECONDS` (1 s) "
-            "and look for results again. A result that finishes during a long pass waits for "
-            "the next one. With few jobs waiting the pass is short and the overhead is the "
-            "poll interval's half-second plus taking in the photo (getFile, download, storing "
-            "it, the gallery)."
+            f"- Where it goes ({heavy.config.name}, the largest overhead): *{largest}* "
+            f"({parts[largest]:.2f} s at p50); photo→queued {parts['photo→queued']:.2f} s, "
+            f"finished→in the chat {parts['finished→in the chat']:.2f} s, with "
+            f"{heavy.edits / max(heavy.jobs, 1):.1f} status-message edits per job{compare}. "
+            "Under a long queue the bot's delivery loop (`bot/delivery.py`, `Delivery.tick`) "
+            "re-edits the status message of every waiting job whose place changed (after one "
+            "fair-order query per waiting job), one call at a time, before it sleeps "
+            "`DELIVERY_POLL_SECONDS` (1 s) and looks for results again. Those edits share "
+            "python-telegram-bot's rate limiter (30 calls/s in all) and the bot's event loop "
+            "with the replies that take in a photo (getFile, the gallery, the queued message), "
+            "and the bot shares the two cores with the workers; that is where, by these "
+            "numbers, the seconds of photo→queued under load come from, while a result waits "
+            "for the current pass to end. With few jobs waiting the overhead is the delivery "
+            "poll's half-second on average plus taking in the photo."
         )
     for o in outcomes:
         if o.config.light:
