@@ -2,7 +2,8 @@
 
 Everything comes from the database, never from memory, so a bot restart delivers what the
 engine finished meanwhile; ``mark_delivered`` after the answer is sent makes it happen once.
-Each status message is edited at most once every ``progress_seconds``.
+Each status message is edited at most once every ``progress_seconds``; places in the queue
+less often when many people wait (``POSITION_EDITS_PER_SECOND``), and progress bars first.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ PHOTO_MAX_SIDES = 10_000
 PHOTO_MAX_ASPECT = 20
 PHOTO_KEPT_SIDE = 1280
 BAR_CELLS = 10
+# Places in the queue change for every waiting job each time a job starts; editing them all
+# every few seconds would use up Telegram's ~30 messages a second with a long queue, and hold
+# back results and conversations. Together they are kept under this rate.
+POSITION_EDITS_PER_SECOND = 5.0
 PRUNE_EVERY_SECONDS = 24 * 3600  # how often old jobs and pictures are forgotten (KEEP_DAYS)
 
 
@@ -89,26 +94,30 @@ def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
 
 
 def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Active]:
-    """Open jobs with a status message, except ``skip`` (edited too recently to edit again:
-    working out a place in the queue costs a query, so it is done only when it can be shown)."""
+    """Open jobs with a status message, except ``skip`` (edited too recently to edit again),
+    running ones first: their progress bars matter more than places in the queue."""
     found = []
+    places: dict[int, int] | None = None
     for job in queue.active_jobs(s):
         if job.status_message_id is None or job.id in skip:
             continue
-        user = s.get(User, job.user_id)
         queued = job.state == JobState.QUEUED.value
+        if queued and places is None:
+            places = queue.positions(s)  # one query for the whole queue
+        user = s.get(User, job.user_id)
         found.append(
             Active(
                 job_id=job.id,
                 chat_id=job.chat_id,
                 status_message_id=job.status_message_id,
                 state=job.state,
-                position=queue.position(s, job.id) if queued else None,
+                position=places.get(job.id) if queued and places is not None else None,
                 progress=job.progress or 0.0,
                 eta_seconds=job.eta_seconds,
                 language=user.language if user else None,
             )
         )
+    found.sort(key=lambda active: active.state != JobState.RUNNING.value)
     return found
 
 
@@ -288,7 +297,10 @@ class Delivery:
         t = Texts(pick_language(job.language, None))
         text = status_text(job, t)
         shown, when = self._shown.get(job.job_id, ("", 0.0))
-        if text == shown or time.monotonic() - when < self.settings.progress_seconds:
+        spacing = self.settings.progress_seconds
+        if job.state == JobState.QUEUED.value:
+            spacing = max(spacing, len(self._shown) / POSITION_EDITS_PER_SECOND)
+        if text == shown or time.monotonic() - when < spacing:
             return
         swap = job.job_id in self._swap and job.state == JobState.QUEUED.value
         markup = keyboards.queued(job.job_id, t, swap=swap)

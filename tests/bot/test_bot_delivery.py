@@ -274,3 +274,44 @@ async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> Non
         assert jobs() == set()
     finally:
         engine.dispose()
+
+
+async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars() -> None:
+    import time
+
+    from bot.delivery import POSITION_EDITS_PER_SECOND, Active, Delivery
+
+    class Bot:
+        def __init__(self) -> None:
+            self.edits: list[tuple[int, str]] = []
+
+        async def edit_message_text(self, text: str, chat_id: int, message_id: int, **_: Any):
+            self.edits.append((message_id, text))
+
+    env = {"BOT_TOKEN": "123456:" + "A" * 35, "PROGRESS_EDIT_SECONDS": "3"}
+    bot = Bot()
+    delivery = Delivery(bot, None, BotSettings.from_env(env))  # type: ignore[arg-type]
+    waiting = 100  # status messages open: places are spaced 100 / 5 = 20 s apart
+    four_seconds_ago = time.monotonic() - 4
+    for job_id in range(waiting):
+        delivery.track(job_id, "old text", swap=False)
+        delivery._shown[job_id] = ("old text", four_seconds_ago)
+
+    def job(job_id: int, state: str, position: int | None) -> Active:
+        return Active(
+            job_id=job_id,
+            chat_id=1,
+            status_message_id=1000 + job_id,
+            state=state,
+            position=position,
+            progress=0.5,
+            eta_seconds=9.0,
+            language="en",
+        )
+
+    await delivery.refresh(job(0, "running", None))
+    await delivery.refresh(job(1, "queued", 7))
+    assert [message for message, _ in bot.edits] == [1000]  # the progress bar only
+    delivery._shown[1] = ("old text", time.monotonic() - waiting / POSITION_EDITS_PER_SECOND)
+    await delivery.refresh(job(1, "queued", 7))
+    assert [message for message, _ in bot.edits] == [1000, 1001]

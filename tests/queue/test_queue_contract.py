@@ -480,3 +480,14 @@ def test_prune_forgets_only_what_nobody_needs(maker: Maker, people: list[int]) -
         assert list(s.scalars(select(queue.Worker.id))) == ["alive"]
     with maker.begin() as s:
         assert queue.prune(s, older_than=month, now=utcnow()) == queue.Pruned(0, 0, 0)
+
+
+def test_positions_of_the_whole_queue_match_each_jobs_position(
+    maker: Maker, people: list[int], picture: str
+) -> None:
+    jobs = [submit(maker, person, picture) for person in (people[0], people[0], people[1])]
+    with maker() as s:
+        places = queue.positions(s)
+        assert places == {job_id: queue.position(s, job_id) for job_id in jobs}
+    # One person's second job goes after the other person's first (fair order).
+    assert [places[j] for j in jobs] == [1, 3, 2]
