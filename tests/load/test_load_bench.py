@@ -90,7 +90,7 @@ def test_the_smallest_load_run_answers_every_job_exactly_once() -> None:
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     rows = [line for line in output.splitlines() if line.startswith("| SQLite")]
-    assert any(r.startswith("| SQLite, 1 | 3 | yes |") for r in rows), output[-3000:]
-    assert any(r.startswith("| SQLite, 2, one killed half way | 3 | yes |") for r in rows)
+    assert any(r.startswith("| SQLite, 1 | 3 × 1 | yes |") for r in rows), output[-3000:]
+    assert any(r.startswith("| SQLite, 2, one killed half way | 3 × 1 | yes |") for r in rows)
     assert "one worker got SIGKILL" in output
     assert "PROBLEM" not in output
