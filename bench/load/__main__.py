@@ -622,8 +622,8 @@ def reading(outcomes: list[Outcome]) -> list[str]:
             f"finished→in the chat {parts['finished→in the chat']:.2f} s, with "
             f"{heavy.edits / max(heavy.jobs, 1):.1f} status-message edits per job{compare}. "
             "Under a long queue the bot's delivery loop (`bot/delivery.py`, `Delivery.tick`) "
-            "re-edits the status message of every waiting job whose place changed (after one "
-            "fair-order query per waiting job), one call at a time, before it sleeps "
+            "re-edits the status messages of waiting jobs whose place changed (at most 5 such "
+            "edits a second since 72506e4), one call at a time, before it sleeps "
             "`DELIVERY_POLL_SECONDS` (1 s) and looks for results again. Those edits share "
             "python-telegram-bot's rate limiter (30 calls/s in all) and the bot's event loop "
             "with the replies that take in a photo (getFile, the gallery, the queued message), "
@@ -634,12 +634,11 @@ def reading(outcomes: list[Outcome]) -> list[str]:
         )
     for o in outcomes:
         if o.config.light:
-            wait, overhead = percentile(o.wait, 50), percentile(o.overhead, 50)
             out.append(
-                f"- {o.config.name}: as many people as workers, so no job waits for a busy "
-                f"worker; its queue wait ({wait:.2f} s at p50) is an idle worker's poll interval "
-                "(`WORKER_POLL_SECONDS`, 1 s by default) and the claim, i.e. overhead too: "
-                f"counted in, the service adds {wait + overhead:.2f} s at p50."
+                f"- {o.config.name}: {o.people} people x {o.per_person} jobs on "
+                f"{o.config.workers} workers; its queue wait ({percentile(o.wait, 50):.2f} s at "
+                "p50) is waiting behind a busy worker (a person's second job is queued while the "
+                "first runs) plus an idle worker's poll (`WORKER_POLL_SECONDS`, 1 s by default)."
             )
     out.append(
         "- *run* is the worker's recorded `run_seconds`: from claiming a job's pictures to the "
