@@ -54,7 +54,7 @@ class EngineSettings:
     lease_seconds: float = 60.0  # a running job whose lease passes is handed to another worker
     heartbeat_seconds: float = 10.0  # how often a busy worker extends its lease
     progress_seconds: float = 2.0  # progress is written at most this often
-    poll_seconds: float = 1.0  # an idle worker looks for work this often
+    poll_seconds: float = 0.5  # an idle worker looks for work this often
     weights_path: Path | None = None  # optional full-precision VGG-19 weights (safetensors/.pt)
 
     @classmethod
@@ -69,7 +69,7 @@ class EngineSettings:
             lease_seconds=read_number(env, "JOB_LEASE_SECONDS", 60.0, minimum=5),
             heartbeat_seconds=read_number(env, "JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1),
             progress_seconds=read_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
-            poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 1.0, minimum=0.01),
+            poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 0.5, minimum=0.01),
             weights_path=Path(weights) if weights else None,
         )
         if settings.heartbeat_seconds >= settings.lease_seconds:

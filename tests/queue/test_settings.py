@@ -12,7 +12,7 @@ from engine.settings import EngineSettings, SettingsError
 def test_defaults_and_overrides() -> None:
     default = EngineSettings.from_env({})
     assert default.database_url == f"sqlite:///{Path('data/stylebot.db').resolve()}"
-    assert (default.device, default.lease_seconds) == ("auto", 60.0)
+    assert (default.device, default.lease_seconds, default.poll_seconds) == ("auto", 60.0, 0.5)
     # compose passes unset variables as empty strings: they mean "the default".
     assert EngineSettings.from_env({"JOB_LEASE_SECONDS": "", "ENGINE_DEVICE": ""}) == default
 
