@@ -59,7 +59,7 @@ class TransferParams:
     learning_rate: float = 0.02  # Adam only; pixels are in [0, 1]
     lbfgs_history: int = 50  # L-BFGS memory (pairs of image-sized vectors)
     content_weight: float = 1.0
-    style_weight: float = 30.0  # before ``strength``; tuned on the benchmark (BENCHMARKS.md)
+    style_weight: float = 30.0  # before ``strength``; checked on the benchmark (BENCHMARKS.md)
     tv_weight: float = 1.0e1
     strength: float = 1.0  # multiplies the style weight
     style_scale: float = 1.0  # style image size relative to the output (by side)
