@@ -705,11 +705,11 @@ def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> 
         .where(Worker.last_seen_at < cutoff)
         .execution_options(synchronize_session=False)
     ).rowcount  # type: ignore[attr-defined]
-    used: set[str] = set()
+    used: set[str | None] = set()
     for content, styles, result in s.execute(select(Job.content_sha, Job.styles, Job.result_sha)):
         used.update((content, result), (style["sha256"] for style in styles))
-    for row in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
-        used.update(row)
+    for content, style in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
+        used.update((content, style))
     old = s.scalars(select(Image.sha256).where(Image.created_at < cutoff)).all()
     doomed = [sha for sha in old if sha not in used]
     for start in range(0, len(doomed), 500):
