@@ -624,7 +624,7 @@ def reading(outcomes: list[Outcome]) -> list[str]:
             "Under a long queue the bot's delivery loop (`bot/delivery.py`, `Delivery.tick`) "
             "re-edits the status messages of waiting jobs whose place changed (at most 5 such "
             "edits a second since 72506e4), one call at a time, before it sleeps "
-            "`DELIVERY_POLL_SECONDS` (1 s) and looks for results again. Those edits share "
+            "`DELIVERY_POLL_SECONDS` (0.25 s) and looks for results again. Those edits share "
             "python-telegram-bot's rate limiter (30 calls/s in all) and the bot's event loop "
             "with the replies that take in a photo (getFile, the gallery, the queued message), "
             "and the bot shares the two cores with the workers; that is where, by these "
@@ -638,7 +638,7 @@ def reading(outcomes: list[Outcome]) -> list[str]:
                 f"- {o.config.name}: {o.people} people x {o.per_person} jobs on "
                 f"{o.config.workers} workers; its queue wait ({percentile(o.wait, 50):.2f} s at "
                 "p50) is waiting behind a busy worker (a person's second job is queued while the "
-                "first runs) plus an idle worker's poll (`WORKER_POLL_SECONDS`, 1 s by default)."
+                "first runs) plus an idle worker's poll (`WORKER_POLL_SECONDS`, 0.5 s by default)."
             )
     out.append(
         "- *run* is the worker's recorded `run_seconds`: from claiming a job's pictures to the "
