@@ -34,10 +34,12 @@ class BotData:
     delivery: Delivery
     engine_process: EngineProcess | None  # the local worker, unless --no-engine
     gallery_pages: dict[int, bytes]  # rendered gallery pages, by page number
+    gallery_file_ids: dict[int, str]  # Telegram's file_id of each page once uploaded
     preset_images: dict[str, str]  # preset id -> sha256 of its image in the database
 
     def __init__(self) -> None:
         self.gallery_pages = {}
+        self.gallery_file_ids = {}
         self.preset_images = {}
 
 

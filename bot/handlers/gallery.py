@@ -8,14 +8,15 @@ import logging
 
 import aiofiles
 from PIL import Image
-from telegram import InputMediaPhoto, Update
+from telegram import InputMediaPhoto, Message, Update
+from telegram.error import BadRequest
 
 from .. import keyboards
 from ..callback_data import GalleryPage, PickPreset, parse
 from ..context import Context
 from ..presets import Preset
 from ..presets.gallery import render_page
-from ..store import job_params, put_image, set_waiting_content, waiting_content
+from ..store import job_params, put_image, waiting_content
 from ..texts import Texts
 from .common import pressed_message, refuse_button, reply, who
 from .submission import submit
@@ -31,16 +32,35 @@ async def gallery_picture(context: Context, page: int) -> bytes:
     return pages[page]
 
 
-async def send_gallery(update: Update, context: Context, t: Texts, *, page: int) -> None:
-    """Post one page of the gallery with its buttons."""
+async def send_gallery(
+    update: Update, context: Context, t: Texts, *, page: int, intro: str | None = None
+) -> None:
+    """Post one page of the gallery with its buttons, ``intro`` above its caption.
+
+    A page is uploaded once; after that it goes by the file_id Telegram gave it, which is
+    quicker for both sides (https://core.telegram.org/bots/api#sending-files).
+    """
     chat = update.effective_chat
     assert chat is not None
-    await context.bot.send_photo(
-        chat.id,
-        await gallery_picture(context, page),
-        caption=t("gallery_caption", page=page + 1, pages=context.presets.pages),
-        reply_markup=keyboards.gallery(context.presets, page, t),
+    caption = t("gallery_caption", page=page + 1, pages=context.presets.pages)
+    if intro:
+        caption = f"{intro}\n{caption}"
+    markup = keyboards.gallery(context.presets, page, t)
+    file_ids = context.bot_data.gallery_file_ids
+    if page in file_ids:
+        try:
+            await context.bot.send_photo(
+                chat.id, file_ids[page], caption=caption, reply_markup=markup
+            )
+            return
+        except BadRequest as e:  # Telegram forgot the file: upload it again
+            logger.warning("gallery page %d by file_id failed: %s", page, e)
+            del file_ids[page]
+    sent = await context.bot.send_photo(
+        chat.id, await gallery_picture(context, page), caption=caption, reply_markup=markup
     )
+    if sent.photo:
+        file_ids[page] = sent.photo[-1].file_id
 
 
 async def presets_command(update: Update, context: Context) -> None:
@@ -64,10 +84,21 @@ async def turn_page(update: Update, context: Context) -> None:
         return
     await query.answer()
     caption = t("gallery_caption", page=action.page + 1, pages=context.presets.pages)
-    await message.edit_media(
+    markup = keyboards.gallery(context.presets, action.page, t)
+    file_id = context.bot_data.gallery_file_ids.get(action.page)
+    if file_id is not None:
+        try:
+            await message.edit_media(InputMediaPhoto(file_id, caption=caption), reply_markup=markup)
+            return
+        except BadRequest as e:
+            logger.warning("gallery page %d by file_id failed: %s", action.page, e)
+            context.bot_data.gallery_file_ids.pop(action.page, None)
+    edited = await message.edit_media(
         InputMediaPhoto(await gallery_picture(context, action.page), caption=caption),
-        reply_markup=keyboards.gallery(context.presets, action.page, t),
+        reply_markup=markup,
     )
+    if isinstance(edited, Message) and edited.photo:
+        context.bot_data.gallery_file_ids[action.page] = edited.photo[-1].file_id
 
 
 async def preset_image(context: Context, preset: Preset) -> str:
@@ -100,9 +131,7 @@ async def pick_preset(update: Update, context: Context) -> None:
     await query.answer(t("preset_picked", title=preset.title, artist=preset.artist))
     style = await preset_image(context, preset)
     params = job_params(person, strength=preset.strength, style_scale=preset.style_scale)
-    chat = update.effective_chat
-    assert chat is not None
-    job_id = await submit(
+    await submit(
         update,
         context,
         person,
@@ -111,6 +140,5 @@ async def pick_preset(update: Update, context: Context) -> None:
         styles=[(style, 1.0)],
         params=params,
         swap=False,
+        uses_waiting=True,
     )
-    if job_id is not None:
-        await context.db(set_waiting_content, user_id=person.id, chat_id=chat.id, sha=None)

@@ -9,7 +9,7 @@ from telegram import Document, PhotoSize, Update
 from telegram.error import BadRequest, TelegramError
 
 from ..context import Context
-from ..store import job_params, put_image, set_waiting_content, waiting_content
+from ..store import job_params, take_picture
 from ..texts import Texts
 from ..uploads import Upload, UploadRejected, check_upload
 from .common import reply, who
@@ -35,30 +35,32 @@ async def receive_picture(update: Update, context: Context) -> None:
     upload = await download(update, context, t, attachment)
     if upload is None:
         return
-    sha = await context.db(
-        put_image, data=upload.data, mime=upload.mime, width=upload.width, height=upload.height
+    taken = await context.db(
+        take_picture,
+        user_id=person.id,
+        chat_id=chat.id,
+        data=upload.data,
+        mime=upload.mime,
+        width=upload.width,
+        height=upload.height,
     )
-    content = await context.db(waiting_content, user_id=person.id)
-    if content is None:
-        await context.db(set_waiting_content, user_id=person.id, chat_id=chat.id, sha=sha)
-        if len(context.presets):
-            await reply(update, t("content_received"))
-            await send_gallery(update, context, t, page=0)
+    if taken.waiting is None:  # the photo: now it waits for a style
+        if len(context.presets):  # one message: the gallery, with "got your photo" on top
+            await send_gallery(update, context, t, page=0, intro=t("content_received"))
         else:
             await reply(update, t("content_received_no_presets"))
         return
-    job_id = await submit(
+    await submit(  # the style of the photo waiting for one
         update,
         context,
         person,
         t,
-        content_sha=content,
-        styles=[(sha, 1.0)],
+        content_sha=taken.waiting,
+        styles=[(taken.sha, 1.0)],
         params=job_params(person),
         swap=True,
+        uses_waiting=True,
     )
-    if job_id is not None:
-        await context.db(set_waiting_content, user_id=person.id, chat_id=chat.id, sha=None)
 
 
 async def download(

@@ -331,10 +331,19 @@ async def test_gallery_pages(
     await alice.wait_edit(gallery, lambda m: "page 2 of 2" in m.text)
     assert [b["text"] for b in gallery.buttons] == ["7. Painting 7", "8. Painting 8", "◀ Back"]
     assert gallery.message["photo"][-1]["file_id"] != first_picture
+    # A page goes up once; after that the bot sends Telegram's file_id for it.
+    alice.press(gallery, "◀ Back")
+    await alice.wait_edit(gallery, lambda m: "page 1 of 2" in m.text)
+    assert first_picture in str(tg.calls_of("editMessageMedia")[-1].params["media"])
+    mark = len(alice.messages)
     alice.send_photo(photo())
-    await alice.wait_reply("Got your photo")
-    alice.press(gallery, "8. Painting 8")
+    # One message takes the photo in: the gallery, its caption saying so.
+    answer = await alice.wait_reply("Got your photo", after=mark)
+    assert answer.kind == "photo" and "page 1 of 2" in answer.text
+    assert tg.calls_of("sendPhoto")[-1].params["photo"] == first_picture
+    alice.press(gallery, "6. Painting 6")  # on the first gallery: it still works
     await alice.wait_reply("queue")
+    assert len(alice.messages) == mark + 2  # the gallery and the queued message
 
 
 async def test_an_error_is_logged_and_reported_to_the_admins(
