@@ -152,6 +152,10 @@ def waiting_content(s: Session, *, user_id: int) -> str | None:
 def set_waiting_content(s: Session, *, user_id: int, chat_id: int, sha: str | None) -> None:
     """Remember (or with None, forget) the photo waiting for its style."""
     _user(s, user_id)
+    _set_waiting(s, user_id=user_id, chat_id=chat_id, sha=sha)
+
+
+def _set_waiting(s: Session, *, user_id: int, chat_id: int, sha: str | None) -> None:
     session = s.get(ChatSession, user_id)
     if session is None:
         session = ChatSession(user_id=user_id, chat_id=chat_id)
@@ -160,6 +164,30 @@ def set_waiting_content(s: Session, *, user_id: int, chat_id: int, sha: str | No
     session.content_sha = sha
     session.style_sha = None
     session.updated_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A picture someone sent, stored: its sha256, and the photo it is the style of, if any."""
+
+    sha: str
+    waiting: str | None  # None: this picture is now the photo waiting for its style
+
+
+def take_picture(
+    s: Session, *, user_id: int, chat_id: int, data: bytes, mime: str, width: int, height: int
+) -> Taken:
+    """Store a picture, and make it the waiting photo unless a photo already waits for a style.
+
+    One transaction for what a picture needs, so that a burst of people sending photos at once
+    costs the bot as few trips to the database as possible.
+    """
+    _user(s, user_id)
+    sha = queue.put_image(s, data, mime=mime, width=width, height=height)
+    waiting = waiting_content(s, user_id=user_id)
+    if waiting is None:
+        _set_waiting(s, user_id=user_id, chat_id=chat_id, sha=sha)
+    return Taken(sha=sha, waiting=waiting)
 
 
 def job_of(s: Session, *, job_id: int, user_id: int) -> JobView | None:
@@ -219,8 +247,12 @@ def submit_job(
     max_per_hour_per_user: int,
     max_queued_total: int,
     max_attempts: int,
+    uses_waiting: bool = False,
 ) -> tuple[int, int | None]:
-    """Queue a job (raises engine.queue.QueueFull past a limit); its id and place in line."""
+    """Queue a job (raises engine.queue.QueueFull past a limit); its id and place in line.
+
+    ``uses_waiting``: the job is made of the photo waiting for a style, which it uses up.
+    """
     ensure_person(s, user_id=user_id)
     job = queue.submit(
         s,
@@ -234,6 +266,8 @@ def submit_job(
         max_queued_total=max_queued_total,
         max_attempts=max_attempts,
     )
+    if uses_waiting:
+        _set_waiting(s, user_id=user_id, chat_id=chat_id, sha=None)
     s.flush()
     return job.id, queue.position(s, job.id)
 

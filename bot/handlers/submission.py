@@ -32,8 +32,13 @@ async def submit(
     styles: list[tuple[str, float]],
     params: dict[str, object],
     swap: bool,
+    uses_waiting: bool = False,
 ) -> int | None:
-    """Queue a job and post the message that follows it; None when a limit refused it."""
+    """Queue a job and post the message that follows it; None when a limit refused it.
+
+    ``uses_waiting``: the job is made of the photo waiting for its style, which is then
+    forgotten (in the same transaction); when a limit refuses the job, the photo still waits.
+    """
     chat = update.effective_chat
     assert chat is not None
     settings = context.settings
@@ -51,6 +56,7 @@ async def submit(
             max_per_hour_per_user=settings.max_jobs_per_hour,
             max_queued_total=settings.max_queue_size,
             max_attempts=settings.max_attempts,
+            uses_waiting=uses_waiting,
         )
     except QueueFull as e:
         limit = {

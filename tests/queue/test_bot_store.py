@@ -1,0 +1,85 @@
+"""The bot's own transactions on the database (bot/store.py), on SQLite and PostgreSQL alike.
+
+A picture someone sends is stored and, unless a photo already waits for its style, becomes
+the waiting photo, in one transaction; a job made of the waiting photo uses it up in the
+transaction that queues it, and a job a limit refuses leaves it waiting.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store import Taken, submit_job, take_picture, waiting_content
+from engine.models import Job
+from engine.queue import QueueFull
+
+Maker = sessionmaker[Session]
+ALICE = 7001
+LIMITS = {
+    "max_queued_per_user": 1,
+    "max_per_hour_per_user": 10,
+    "max_queued_total": 100,
+    "max_attempts": 3,
+}
+PARAMS = {"preset": "fast", "size": None, "strength": 1.0, "seed": None}
+
+
+def take(maker: Maker, data: bytes) -> Taken:
+    with maker.begin() as s:
+        return take_picture(
+            s, user_id=ALICE, chat_id=ALICE, data=data, mime="image/jpeg", width=4, height=3
+        )
+
+
+def waiting(maker: Maker) -> str | None:
+    with maker.begin() as s:
+        return waiting_content(s, user_id=ALICE)
+
+
+def submit(maker: Maker, content: str, style: str, **kw: Any) -> int:
+    with maker.begin() as s:
+        job_id, _ = submit_job(
+            s,
+            user_id=ALICE,
+            chat_id=ALICE,
+            content_sha=content,
+            styles=[(style, 1.0)],
+            params=PARAMS,
+            **LIMITS,
+            **kw,
+        )
+        return job_id
+
+
+def test_the_first_picture_waits_and_the_second_is_its_style(maker: Maker) -> None:
+    photo = take(maker, b"photo")  # a person the database has never seen
+    assert photo.waiting is None
+    assert waiting(maker) == photo.sha
+    style = take(maker, b"style")
+    assert (style.waiting, waiting(maker)) == (photo.sha, photo.sha)  # still waits until queued
+    submit(maker, photo.sha, style.sha, uses_waiting=True)
+    assert waiting(maker) is None
+    assert take(maker, b"next photo").waiting is None  # a fresh start
+
+
+def test_a_refused_job_leaves_the_photo_waiting(maker: Maker) -> None:
+    first = take(maker, b"first")
+    submit(maker, first.sha, first.sha, uses_waiting=True)
+    second = take(maker, b"second")
+    with pytest.raises(QueueFull):  # one queued job per person (LIMITS)
+        submit(maker, second.sha, second.sha, uses_waiting=True)
+    assert waiting(maker) == second.sha
+
+
+def test_a_job_not_made_of_the_waiting_photo_leaves_it(maker: Maker) -> None:
+    older = take(maker, b"older photo")
+    submit(maker, older.sha, older.sha, uses_waiting=True)
+    photo = take(maker, b"photo")
+    with maker.begin() as s:  # the older job done, so that the limit lets another in
+        s.execute(update(Job).values(state="done"))
+    submit(maker, older.sha, photo.sha)  # say, "again" on the older result
+    assert waiting(maker) == photo.sha
