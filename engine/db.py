@@ -24,6 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from engine import queue
 
@@ -88,7 +89,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo)
+        # Every transaction takes the write lock (BEGIN IMMEDIATE, below), so a process gains
+        # nothing from a second connection: its threads would only wait for the lock in
+        # SQLite's busy handler, which naps 1 to 100 ms between tries. One pooled connection
+        # makes them queue in Python instead and hands it over the moment it is free. Other
+        # processes (the bot, each worker) still meet the busy handler.
+        engine = create_engine(
+            url, echo=echo, poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         _prepare_sqlite(engine)
         return engine
     # pre_ping: a server restart or an idle-connection timeout must not fail the next job.
