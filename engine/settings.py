@@ -56,6 +56,9 @@ class EngineSettings:
     progress_seconds: float = 2.0  # progress is written at most this often
     poll_seconds: float = 0.5  # an idle worker looks for work this often
     weights_path: Path | None = None  # optional full-precision VGG-19 weights (safetensors/.pt)
+    # A worker on the CPU lowers its own priority by this much (0-19, see nice(1)), so that
+    # the bot beside it on the same machine stays quick to answer while the cores are busy.
+    cpu_nice: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
@@ -71,7 +74,10 @@ class EngineSettings:
             progress_seconds=read_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
             poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 0.5, minimum=0.01),
             weights_path=Path(weights) if weights else None,
+            cpu_nice=read_int(env, "WORKER_CPU_NICE", 10, minimum=0),
         )
+        if settings.cpu_nice > 19:
+            raise SettingsError(f"WORKER_CPU_NICE must be 0 to 19, got {settings.cpu_nice}")
         if settings.heartbeat_seconds >= settings.lease_seconds:
             raise SettingsError(
                 "JOB_HEARTBEAT_SECONDS must be shorter than JOB_LEASE_SECONDS, or every "

@@ -429,6 +429,8 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
         except (ValueError, RuntimeError, WeightsError) as e:
             print(f"error: cannot start the engine: {e}", file=sys.stderr)
             return 2
+        if run_job.device.type == "cpu" and settings.cpu_nice:
+            os.nice(settings.cpu_nice)  # the bot, if it shares these cores, answers first
         worker = Worker(
             make_sessionmaker(engine),
             settings,

@@ -13,6 +13,7 @@ def test_defaults_and_overrides() -> None:
     default = EngineSettings.from_env({})
     assert default.database_url == f"sqlite:///{Path('data/stylebot.db').resolve()}"
     assert (default.device, default.lease_seconds, default.poll_seconds) == ("auto", 60.0, 0.5)
+    assert default.cpu_nice == 10
     # compose passes unset variables as empty strings: they mean "the default".
     assert EngineSettings.from_env({"JOB_LEASE_SECONDS": "", "ENGINE_DEVICE": ""}) == default
 
@@ -35,6 +36,8 @@ def test_defaults_and_overrides() -> None:
         ({"JOB_LEASE_SECONDS": "soon"}, "JOB_LEASE_SECONDS must be a number, got 'soon'"),
         ({"JOB_LEASE_SECONDS": "1"}, "JOB_LEASE_SECONDS must be at least 5"),
         ({"WORKER_POLL_SECONDS": "0"}, "WORKER_POLL_SECONDS must be at least 0.01"),
+        ({"WORKER_CPU_NICE": "20"}, "WORKER_CPU_NICE must be 0 to 19, got 20"),
+        ({"WORKER_CPU_NICE": "-1"}, "WORKER_CPU_NICE must be at least 0"),
         (
             {"JOB_LEASE_SECONDS": "10", "JOB_HEARTBEAT_SECONDS": "10"},
             "JOB_HEARTBEAT_SECONDS must be shorter than JOB_LEASE_SECONDS",
