@@ -79,6 +79,8 @@ def test_the_smallest_load_run_answers_every_job_exactly_once() -> None:
             "--jobs",
             "1",
             "--no-postgres",
+            "--arrive-over",
+            "3",
             "--timeout",
             "180",
         ],
@@ -92,5 +94,6 @@ def test_the_smallest_load_run_answers_every_job_exactly_once() -> None:
     rows = [line for line in output.splitlines() if line.startswith("| SQLite")]
     assert any(r.startswith("| SQLite, 1 | 3 × 1 | yes |") for r in rows), output[-3000:]
     assert any(r.startswith("| SQLite, 2, one killed half way | 3 × 1 | yes |") for r in rows)
+    assert any(r.startswith("| SQLite, 2, arriving over 3 s | 3 × 1 | yes |") for r in rows)
     assert "one worker got SIGKILL" in output
     assert "PROBLEM" not in output
