@@ -104,7 +104,6 @@ def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Activ
         queued = job.state == JobState.QUEUED.value
         if queued and places is None:
             places = queue.positions(s)  # one query for the whole queue
-        user = s.get(User, job.user_id)
         found.append(
             Active(
                 job_id=job.id,
@@ -114,7 +113,7 @@ def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Activ
                 position=places.get(job.id) if queued and places is not None else None,
                 progress=job.progress or 0.0,
                 eta_seconds=job.eta_seconds,
-                language=user.language if user else None,
+                language=job.language,
             )
         )
     found.sort(key=lambda active: active.state != JobState.RUNNING.value)

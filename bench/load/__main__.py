@@ -121,6 +121,7 @@ class Outcome:
     people: int = 0
     per_person: int = 0
     edits: int = 0  # status-message edits (queue place, progress) the bot made in the run
+    bot_cpu: float = float("nan")  # CPU seconds the bot process used in the run
     killed_job: int | None = None  # the job a SIGKILLed worker was running
     retried: list[int] = field(default_factory=list)  # jobs claimed more than once
 
@@ -327,6 +328,8 @@ async def drive(
         per_person=jobs,
     )
     edits_before = len(tg.calls_of("editMessageText"))
+    assert service.bot is not None
+    cpu_before = process_cpu(service.bot.pid)
     killer = (
         asyncio.create_task(kill_half_way(service, tg, people_count * jobs, database_url, outcome))
         if config.kill
@@ -353,6 +356,7 @@ async def drive(
     results = [m.sent_at for p in people for m in p.messages if is_answer(m)]
     outcome.seconds = (max(results) if results else time.monotonic()) - start
     outcome.edits = len(tg.calls_of("editMessageText")) - edits_before
+    outcome.bot_cpu = process_cpu(service.bot.pid) - cpu_before
     await asyncio.sleep(3)  # anything answered twice would show up now
     if killer is not None:
         if killer.done():
@@ -362,6 +366,15 @@ async def drive(
             outcome.problems.append("the run ended before half the jobs were answered")
     check_and_measure(outcome, people, sent, database_url)
     return outcome
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user and system) a process has used so far, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def live_workers(database_url: str) -> dict[int, int | None]:
@@ -560,8 +573,9 @@ def breakdown(outcomes: list[Outcome]) -> str:
     lines = [
         "| database, workers | overhead p50 | photo→queued p50 | photo→gallery p50 "
         "| tap→queued message p50 | worker outside the run p50 "
-        "| finished→in the chat p50 | finished→in the chat p95 | status edits per job |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| finished→in the chat p50 | finished→in the chat p95 | status edits per job "
+        "| bot CPU per job |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for o in outcomes:
         lines.append(
@@ -569,7 +583,7 @@ def breakdown(outcomes: list[Outcome]) -> str:
             f"| {percentile(o.intake, 50):.2f} s | {percentile(o.to_gallery, 50):.2f} s "
             f"| {percentile(o.tap_to_queued, 50):.2f} s | {percentile(o.worker_extra, 50):.2f} s "
             f"| {percentile(o.delivery, 50):.2f} s | {percentile(o.delivery, 95):.2f} s "
-            f"| {o.edits / max(o.jobs, 1):.1f} |"
+            f"| {o.edits / max(o.jobs, 1):.1f} | {1000 * o.bot_cpu / max(o.jobs, 1):.0f} ms |"
         )
     return "\n".join(lines)
 
