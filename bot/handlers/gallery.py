@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiofiles
 from PIL import Image
@@ -32,35 +33,43 @@ async def gallery_picture(context: Context, page: int) -> bytes:
     return pages[page]
 
 
+async def show_page(
+    context: Context, page: int, show: Callable[[str | bytes], Awaitable[Message | bool]]
+) -> None:
+    """Show a gallery page with ``show`` (a send or an edit, given the picture).
+
+    A page is uploaded once; after that it goes by the file_id Telegram gave it, which is
+    quicker for both sides (https://core.telegram.org/bots/api#sending-files). Should
+    Telegram have forgotten the file, it is uploaded again.
+    """
+    file_ids = context.bot_data.gallery_file_ids
+    if page in file_ids:
+        try:
+            await show(file_ids[page])
+            return
+        except BadRequest as e:
+            logger.warning("gallery page %d by file_id failed: %s", page, e)
+            del file_ids[page]
+    shown = await show(await gallery_picture(context, page))
+    if isinstance(shown, Message) and shown.photo:
+        file_ids[page] = shown.photo[-1].file_id
+
+
 async def send_gallery(
     update: Update, context: Context, t: Texts, *, page: int, intro: str | None = None
 ) -> None:
-    """Post one page of the gallery with its buttons, ``intro`` above its caption.
-
-    A page is uploaded once; after that it goes by the file_id Telegram gave it, which is
-    quicker for both sides (https://core.telegram.org/bots/api#sending-files).
-    """
+    """Post one page of the gallery with its buttons, ``intro`` above its caption."""
     chat = update.effective_chat
     assert chat is not None
     caption = t("gallery_caption", page=page + 1, pages=context.presets.pages)
     if intro:
         caption = f"{intro}\n{caption}"
     markup = keyboards.gallery(context.presets, page, t)
-    file_ids = context.bot_data.gallery_file_ids
-    if page in file_ids:
-        try:
-            await context.bot.send_photo(
-                chat.id, file_ids[page], caption=caption, reply_markup=markup
-            )
-            return
-        except BadRequest as e:  # Telegram forgot the file: upload it again
-            logger.warning("gallery page %d by file_id failed: %s", page, e)
-            del file_ids[page]
-    sent = await context.bot.send_photo(
-        chat.id, await gallery_picture(context, page), caption=caption, reply_markup=markup
-    )
-    if sent.photo:
-        file_ids[page] = sent.photo[-1].file_id
+
+    async def send(picture: str | bytes) -> Message:
+        return await context.bot.send_photo(chat.id, picture, caption=caption, reply_markup=markup)
+
+    await show_page(context, page, send)
 
 
 async def presets_command(update: Update, context: Context) -> None:
@@ -85,20 +94,13 @@ async def turn_page(update: Update, context: Context) -> None:
     await query.answer()
     caption = t("gallery_caption", page=action.page + 1, pages=context.presets.pages)
     markup = keyboards.gallery(context.presets, action.page, t)
-    file_id = context.bot_data.gallery_file_ids.get(action.page)
-    if file_id is not None:
-        try:
-            await message.edit_media(InputMediaPhoto(file_id, caption=caption), reply_markup=markup)
-            return
-        except BadRequest as e:
-            logger.warning("gallery page %d by file_id failed: %s", action.page, e)
-            context.bot_data.gallery_file_ids.pop(action.page, None)
-    edited = await message.edit_media(
-        InputMediaPhoto(await gallery_picture(context, action.page), caption=caption),
-        reply_markup=markup,
-    )
-    if isinstance(edited, Message) and edited.photo:
-        context.bot_data.gallery_file_ids[action.page] = edited.photo[-1].file_id
+
+    async def edit(picture: str | bytes) -> Message | bool:
+        return await message.edit_media(
+            InputMediaPhoto(picture, caption=caption), reply_markup=markup
+        )
+
+    await show_page(context, action.page, edit)
 
 
 async def preset_image(context: Context, preset: Preset) -> str:
