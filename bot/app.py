@@ -12,7 +12,6 @@ from typing import Any
 
 from telegram import BotCommand, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
@@ -20,6 +19,7 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     TypeHandler,
     filters,
@@ -33,13 +33,14 @@ from .engine_process import EngineProcess
 from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start
 from .handlers.common import who
 from .presets import PresetLibrary
+from .ratelimit import PriorityRateLimiter
 from .settings import BotSettings
 from .texts import LANGUAGES, Texts, pick_language
 from .updates import OnePersonAtATime
 
 logger = logging.getLogger(__name__)
 
-BotApp = Application[Any, Context, dict[Any, Any], dict[Any, Any], BotData, Any]
+BotApp = Application[ExtBot[int], Context, dict[Any, Any], dict[Any, Any], BotData, Any]
 
 HTTP_CONNECTIONS = 16  # to the Bot API at once (sending results, answering, editing)
 
@@ -169,7 +170,7 @@ def build_application(settings: BotSettings, *, engine_process: EngineProcess | 
         .base_url(settings.api_url)
         .base_file_url(settings.file_url)
         .context_types(context_types)
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(PriorityRateLimiter(max_retries=3))
         # httpx's pool looks over every open connection for each request; its default of
         # 256 costs the bot more CPU in a burst than the 30 calls a second Telegram allows
         # need. A request waits up to pool_timeout for a free connection.

@@ -43,7 +43,7 @@ class BotData:
         self.preset_images = {}
 
 
-class Context(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+class Context(CallbackContext[ExtBot[int], dict[Any, Any], dict[Any, Any], BotData]):
     """The context handlers see: ``context.settings``, ``context.db(fn, **kw)``."""
 
     @property

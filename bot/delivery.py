@@ -12,18 +12,21 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import ExtBot
 
 from engine import queue
 from engine.models import Image, JobState, User
 
 from . import keyboards
+from .ratelimit import Priority
 from .settings import BotSettings
 from .store import in_transaction
 from .texts import Texts, pick_language
@@ -42,6 +45,8 @@ BAR_CELLS = 10
 # back results and conversations. Together they are kept under this rate.
 POSITION_EDITS_PER_SECOND = 5.0
 PRUNE_EVERY_SECONDS = 24 * 3600  # how often old jobs and pictures are forgotten (KEEP_DAYS)
+# Above this size a result may take a moment to upload: the chat shows "sending a photo".
+UPLOAD_ACTION_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -156,12 +161,15 @@ def as_photo(size: int, width: int, height: int) -> bool:
 class Delivery:
     """Runs the loop; remembers what each status message shows and when it was last edited."""
 
-    def __init__(self, bot: Bot, maker: sessionmaker[Session], settings: BotSettings) -> None:
+    def __init__(
+        self, bot: ExtBot[int], maker: sessionmaker[Session], settings: BotSettings
+    ) -> None:
         self.bot = bot
         self.maker = maker
         self.settings = settings
         self._shown: dict[int, tuple[str, float]] = {}  # job id -> (text, when edited)
         self._swap: set[int] = set()  # jobs whose status message offers a swap
+        self._posting: set[int] = set()  # jobs whose status message is on its way
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: float | None = None  # monotonic time of the last prune
 
@@ -170,6 +178,16 @@ class Delivery:
         self._shown[job_id] = (text, time.monotonic())
         if swap:
             self._swap.add(job_id)
+
+    @contextlib.contextmanager
+    def posting(self, job_id: int) -> Iterator[None]:
+        """While a job's status message is being posted, its answer waits: answered before
+        the message exists, the job would leave it saying "queued" for ever."""
+        self._posting.add(job_id)
+        try:
+            yield
+        finally:
+            self._posting.discard(job_id)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="delivery")
@@ -207,7 +225,8 @@ class Delivery:
     async def tick(self) -> None:
         """Answer every finished job, then refresh status messages that are due."""
         for job in await in_transaction(self.maker, finished_jobs):
-            await self.deliver(job)
+            if job.job_id not in self._posting:
+                await self.deliver(job)
         now = time.monotonic()
         recent = frozenset(
             job_id
@@ -242,12 +261,13 @@ class Delivery:
         self._swap.discard(job.job_id)
 
     async def _answer(self, job: Finished, t: Texts) -> None:
+        # The answer first: it is what the person waits for; the status message follows.
         if job.state == JobState.DONE.value and job.result_sha:
-            await self._edit_status(job.chat_id, job.status_message_id, t("done_status"))
             await self._send_result(job, t)
+            await self._edit_status(job.chat_id, job.status_message_id, t("done_status"))
         elif job.state == JobState.FAILED.value:
-            await self._edit_status(job.chat_id, job.status_message_id, t("failed_status"))
             await self.bot.send_message(job.chat_id, t("failed", reason=job.error or "?"))
+            await self._edit_status(job.chat_id, job.status_message_id, t("failed_status"))
         else:
             await self._edit_status(job.chat_id, job.status_message_id, t("cancelled_status"))
 
@@ -258,8 +278,9 @@ class Delivery:
         file = not photo or job.send_file or max(width, height) > PHOTO_KEPT_SIDE
         caption = t("result_caption", seconds=job.run_seconds or 0)
         markup: InlineKeyboardMarkup | None = keyboards.result(job.job_id, t, file_button=not file)
-        with contextlib.suppress(TelegramError):
-            await self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
+        if len(data) > UPLOAD_ACTION_BYTES:
+            with contextlib.suppress(TelegramError):
+                await self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
         if photo:
             try:
                 await self.bot.send_photo(job.chat_id, data, caption=caption, reply_markup=markup)
@@ -282,11 +303,15 @@ class Delivery:
         message_id: int | None,
         text: str,
         markup: InlineKeyboardMarkup | None = None,
+        *,
+        priority: Priority = Priority.ANSWER,
     ) -> None:
         if message_id is None:
             return
         try:
-            await self.bot.edit_message_text(text, chat_id, message_id, reply_markup=markup)
+            await self.bot.edit_message_text(
+                text, chat_id, message_id, reply_markup=markup, rate_limit_args=priority
+            )
         except BadRequest as e:
             # Not modified (a cancel button already said so), or the message is gone.
             logger.debug("status message %s not edited: %s", message_id, e)
@@ -305,7 +330,9 @@ class Delivery:
         markup = keyboards.queued(job.job_id, t, swap=swap)
         self._shown[job.job_id] = (text, time.monotonic())
         try:
-            await self._edit_status(job.chat_id, job.status_message_id, text, markup)
+            await self._edit_status(
+                job.chat_id, job.status_message_id, text, markup, priority=Priority.EDIT
+            )
         except Forbidden:
             logger.info("job %s: the person blocked the bot; no more progress edits", job.job_id)
         except TelegramError as e:
