@@ -315,3 +315,37 @@ async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars()
     delivery._shown[1] = ("old text", time.monotonic() - waiting / POSITION_EDITS_PER_SECOND)
     await delivery.refresh(job(1, "queued", 7))
     assert [message for message, _ in bot.edits] == [1000, 1001]
+
+
+async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
+    tg: FakeTelegram, application: Any
+) -> None:
+    """Under a burst, a status message waits its turn in the flood limiter; a tiny job can
+    finish meanwhile. Its answer waits, so that the status message is still brought to
+    "Done." rather than left saying "queued"."""
+    import asyncio
+
+    from bot.store import set_status_message
+
+    alice = Person(tg)
+    maker = application.bot_data.sessionmaker
+    delivery = application.bot_data.delivery
+    with maker.begin() as s:
+        ensure_person(s, user_id=alice.id, telegram_language="en")
+        sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+        job_id = queue.submit(
+            s, user_id=alice.id, chat_id=alice.id, content_sha=sha, styles=[(sha, 1.0)], params={}
+        ).id
+    with delivery.posting(job_id):
+        with maker.begin() as s:
+            assert queue.claim(s, worker_id="w", lease_seconds=60) is not None
+        with maker.begin() as s:
+            queue.complete(s, job_id, worker_id="w", result_sha=sha, run_seconds=1.0)
+        await asyncio.sleep(0.5)  # five delivery polls
+        assert not any(m.kind == "photo" for m in alice.messages)
+        status = await application.bot.send_message(alice.id, "Next in the queue")
+        with maker.begin() as s:
+            set_status_message(s, job_id=job_id, message_id=status.message_id)
+    await alice.wait_message(lambda m: m.kind == "photo")
+    await tg.wait_for(lambda: delivered(maker, job_id))
+    assert tg.find_message(alice.id, status.message_id).text == "Done."
