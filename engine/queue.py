@@ -24,6 +24,7 @@ job whose worker died shows one attempt more when it is queued again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Mapping, Sequence
@@ -31,7 +32,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, Row, Select, case, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql import Subquery
@@ -264,7 +276,8 @@ def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None
 # -- the order of the queue -----------------------------------------------------------------
 
 
-def _queue_order(now: datetime) -> tuple[Select[Any], list[ColumnElement[Any]], Subquery]:
+@functools.cache
+def _queue_order() -> tuple[Select[Any], list[ColumnElement[Any]], Subquery]:
     """Queued jobs in the order they will run, fairly between people.
 
     A job's *turn* is its rank among its owner's queued jobs plus the number of their jobs
@@ -273,6 +286,10 @@ def _queue_order(now: datetime) -> tuple[Select[Any], list[ColumnElement[Any]], 
     goes before the first person's second job. Counting recent starts rather than jobs
     running now keeps this fair with a single worker too, where nobody's job is running at
     the moment of a claim. Priority and then age break ties.
+
+    Built once and kept (the bot asks for places several times a second, and building these
+    statements costs more than running them); the start of the window is a bound parameter,
+    ``_recent(now)`` gives its value.
     """
     queued = (
         select(
@@ -296,7 +313,10 @@ def _queue_order(now: datetime) -> tuple[Select[Any], list[ColumnElement[Any]], 
     recent = aliased(Job, name="recent")
     started = (
         select(func.count())
-        .where(recent.user_id == queued.c.user_id, recent.started_at > now - FAIR_SHARE_WINDOW)
+        .where(
+            recent.user_id == queued.c.user_id,
+            recent.started_at > bindparam("recent_since", type_=Job.__table__.c.started_at.type),
+        )
         .correlate(queued)
         .scalar_subquery()
     )
@@ -310,19 +330,34 @@ def _queue_order(now: datetime) -> tuple[Select[Any], list[ColumnElement[Any]], 
     return select(queued.c.id), order, queued
 
 
+def _recent(now: datetime | None) -> dict[str, datetime]:
+    """The parameters of ``_queue_order``'s statements at ``now``."""
+    return {"recent_since": (now or utcnow()) - FAIR_SHARE_WINDOW}
+
+
+@functools.cache
+def _places() -> Select[Any]:
+    """Every queued job's id and place."""
+    base, order, _ = _queue_order()
+    return base.add_columns(func.row_number().over(order_by=order).label("place"))
+
+
+@functools.cache
+def _place_of() -> Select[Any]:
+    """One job's place (the job id is the ``job_id`` parameter)."""
+    ranked = _places().subquery()
+    return select(ranked.c.place).where(ranked.c.id == bindparam("job_id"))
+
+
 def position(s: Session, job_id: int, *, now: datetime | None = None) -> int | None:
     """Where a queued job stands (1 = the next to run); None if it is not queued."""
-    base, order, _ = _queue_order(now or utcnow())
-    ranked = base.add_columns(func.row_number().over(order_by=order).label("position")).subquery()
-    found = s.scalar(select(ranked.c.position).where(ranked.c.id == job_id))
+    found = s.scalar(_place_of(), {**_recent(now), "job_id": job_id})
     return int(found) if found is not None else None
 
 
 def positions(s: Session, *, now: datetime | None = None) -> dict[int, int]:
     """Every queued job's place (1 = the next to run), in one query."""
-    base, order, _ = _queue_order(now or utcnow())
-    ranked = base.add_columns(func.row_number().over(order_by=order))
-    return {int(job_id): int(place) for job_id, place in s.execute(ranked)}
+    return {int(job_id): int(place) for job_id, place in s.execute(_places(), _recent(now))}
 
 
 # -- the worker's side ----------------------------------------------------------------------
@@ -333,7 +368,7 @@ def claim(
 ) -> Job | None:
     """Take the next job in fair order for ``worker_id``, or None when the queue is empty."""
     now = now or utcnow()
-    base, order, _ = _queue_order(now)
+    base, order, _ = _queue_order()
     take = (
         update(Job)
         .values(
@@ -357,7 +392,9 @@ def claim(
         # waiting for it; "state = 'queued'" drops one that another worker took and
         # committed since our read.
         for _ in range(CLAIM_ROUNDS):
-            candidates = s.scalars(base.order_by(*order).limit(CLAIM_CANDIDATES)).all()
+            candidates = s.scalars(
+                base.order_by(*order).limit(CLAIM_CANDIDATES), _recent(now)
+            ).all()
             if not candidates:
                 return None
             for candidate in candidates:
@@ -375,7 +412,9 @@ def claim(
         # One statement picks and takes; "AND state = 'queued'" makes it a no-op rather
         # than a double claim should the subquery ever see a job another writer just took.
         pick_id = base.order_by(*order).limit(1).scalar_subquery()
-        job = s.scalars(take.where(Job.id == pick_id, Job.state == QUEUED)).one_or_none()
+        job = s.scalars(
+            take.where(Job.id == pick_id, Job.state == QUEUED), _recent(now)
+        ).one_or_none()
     if job is not None:
         logger.info("job %s claimed by %s (attempt %s)", job.id, worker_id, job.attempts)
     return job

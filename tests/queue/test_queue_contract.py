@@ -159,6 +159,24 @@ def test_one_persons_five_jobs_do_not_all_run_before_anothers_one(
     assert claim(maker, "w1").id == carols  # type: ignore[union-attr]
 
 
+def test_only_the_last_hour_of_use_pushes_a_person_back(
+    maker: Maker, people: list[int], picture: str
+) -> None:
+    alice, bob, _ = people
+    earlier = submit(maker, alice, picture)
+    run_all(maker)  # Alice used the engine just now
+    alices = submit(maker, alice, picture)
+    bobs = submit(maker, bob, picture)
+    soon, later = utcnow() + timedelta(minutes=30), utcnow() + timedelta(minutes=61)
+    with maker() as s:
+        assert job(maker, earlier).started_at is not None
+        # Within the hour Alice's turn counts her last job: Bob's goes first.
+        assert queue.positions(s, now=soon) == {bobs: 1, alices: 2}
+        assert queue.position(s, alices, now=soon) == 2
+        # An hour on it no longer does: equal turns, so the older job goes first.
+        assert queue.positions(s, now=later) == {alices: 1, bobs: 2}
+    assert claim(maker, now=later).id == alices  # type: ignore[union-attr]
+
 def test_priority_goes_first_among_equal_turns(
     maker: Maker, people: list[int], picture: str
 ) -> None:
