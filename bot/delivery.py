@@ -44,6 +44,9 @@ BAR_CELLS = 10
 # every few seconds would use up Telegram's ~30 messages a second with a long queue, and hold
 # back results and conversations. Together they are kept under this rate.
 POSITION_EDITS_PER_SECOND = 5.0
+# Finished jobs are looked for every DELIVERY_POLL_SECONDS (a cheap query), what the status
+# messages should say (places in the queue for everyone: a heavier one) this often.
+STATUS_READ_SECONDS = 0.5
 PRUNE_EVERY_SECONDS = 24 * 3600  # how often old jobs and pictures are forgotten (KEEP_DAYS)
 # Above this size a result may take a moment to upload: the chat shows "sending a photo".
 UPLOAD_ACTION_BYTES = 1024 * 1024
@@ -172,6 +175,7 @@ class Delivery:
         self._posting: set[int] = set()  # jobs whose status message is on its way
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: float | None = None  # monotonic time of the last prune
+        self._statuses_read_at = float("-inf")  # monotonic time active jobs were last read
 
     def track(self, job_id: int, text: str, *, swap: bool) -> None:
         """A status message was just posted for a job."""
@@ -228,6 +232,9 @@ class Delivery:
             if job.job_id not in self._posting:
                 await self.deliver(job)
         now = time.monotonic()
+        if now - self._statuses_read_at < STATUS_READ_SECONDS:
+            return
+        self._statuses_read_at = now
         recent = frozenset(
             job_id
             for job_id, (_, when) in self._shown.items()

@@ -72,7 +72,7 @@ class BotSettings:
     max_upload_bytes: int = TELEGRAM_MAX_DOWNLOAD
     max_upload_pixels: int = 40_000_000
     progress_seconds: float = 3.0  # a progress message is edited at most this often
-    delivery_poll_seconds: float = 0.25  # how often the database is read for news
+    delivery_poll_seconds: float = 0.1  # how often the database is read for finished jobs
     job_steps: int | None = None  # optimiser steps for every job (tests, benchmarks)
     webhook_url: str | None = None  # set: webhook mode; unset: long polling
     webhook_secret: str | None = None
@@ -115,7 +115,7 @@ class BotSettings:
             max_upload_bytes=min(max_upload, TELEGRAM_MAX_DOWNLOAD),
             max_upload_pixels=read_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000),
             progress_seconds=read_number(env, "PROGRESS_EDIT_SECONDS", 3.0, minimum=0.5),
-            delivery_poll_seconds=read_number(env, "DELIVERY_POLL_SECONDS", 0.25, minimum=0.05),
+            delivery_poll_seconds=read_number(env, "DELIVERY_POLL_SECONDS", 0.1, minimum=0.05),
             job_steps=read_int(env, "JOB_STEPS", 0, minimum=0) or None,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,

@@ -104,7 +104,7 @@ def test_settings_from_env() -> None:
     assert settings.max_upload_bytes == 20 * 2**20  # Telegram's getFile limit caps it
     assert settings.database_url.startswith("sqlite:////tmp/x/")
     assert not settings.webhook
-    assert (settings.max_attempts, settings.delivery_poll_seconds) == (3, 0.25)
+    assert (settings.max_attempts, settings.delivery_poll_seconds) == (3, 0.1)
     with pytest.raises(SettingsError, match="JOB_MAX_ATTEMPTS must be a whole number"):
         BotSettings.from_env({"BOT_TOKEN": TOKEN, "JOB_MAX_ATTEMPTS": "2.5"})
 

@@ -177,6 +177,7 @@ def test_only_the_last_hour_of_use_pushes_a_person_back(
         assert queue.positions(s, now=later) == {alices: 1, bobs: 2}
     assert claim(maker, now=later).id == alices  # type: ignore[union-attr]
 
+
 def test_priority_goes_first_among_equal_turns(
     maker: Maker, people: list[int], picture: str
 ) -> None:
