@@ -17,7 +17,7 @@ from ..callback_data import GalleryPage, PickPreset, parse
 from ..context import Context
 from ..presets import Preset
 from ..presets.gallery import render_page
-from ..store import job_params, put_image, waiting_content
+from ..store import NothingWaiting, job_params, put_image
 from ..texts import Texts
 from .common import pressed_message, refuse_button, reply, who
 from .submission import submit
@@ -126,21 +126,19 @@ async def pick_preset(update: Update, context: Context) -> None:
     if preset is None:
         await refuse_button(update, t)
         return
-    content = await context.db(waiting_content, user_id=person.id)
-    if content is None:
-        await query.answer(t("need_content"), show_alert=True)
-        return
-    await query.answer(t("preset_picked", title=preset.title, artist=preset.artist))
     style = await preset_image(context, preset)
     params = job_params(person, strength=preset.strength, style_scale=preset.style_scale)
-    await submit(
-        update,
-        context,
-        person,
-        t,
-        content_sha=content,
-        styles=[(style, 1.0)],
-        params=params,
-        swap=False,
-        uses_waiting=True,
-    )
+    try:
+        await submit(
+            update,
+            context,
+            person,
+            t,
+            content_sha=None,  # the photo waiting for its style
+            styles=[(style, 1.0)],
+            params=params,
+            swap=False,
+            toast=t("preset_picked", title=preset.title, artist=preset.artist),
+        )
+    except NothingWaiting:
+        await query.answer(t("need_content"), show_alert=True)

@@ -141,7 +141,6 @@ async def run_again(
         params["strength"] = round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
     else:
         params["keep_colors"] = True
-    await update.callback_query.answer(t("rerun_queued"))
     styles = [(str(s["sha256"]), float(s.get("weight", 1.0))) for s in job.styles]
     await submit(
         update,
@@ -152,4 +151,5 @@ async def run_again(
         styles=styles,
         params=params,
         swap=False,
+        toast=t("rerun_queued"),
     )

@@ -29,17 +29,22 @@ async def submit(
     person: Person,
     t: Texts,
     *,
-    content_sha: str,
+    content_sha: str | None,
     styles: list[tuple[str, float]],
     params: dict[str, object],
     swap: bool,
     uses_waiting: bool = False,
+    toast: str | None = None,
 ) -> int | None:
     """Queue a job and post the message that follows it; None when a limit refused it.
 
     ``uses_waiting``: the job is made of the photo waiting for its style, which is then
     forgotten (in the same transaction); when a limit refuses the job, the photo still waits.
+    ``content_sha`` None: the waiting photo, read in that transaction (raises NothingWaiting
+    when none waits). ``toast``: answer the button pressed with it once the job is queued,
+    before the status message (which may wait its turn in a burst).
     """
+    query = update.callback_query if toast is not None else None
     chat = update.effective_chat
     assert chat is not None
     settings = context.settings
@@ -65,8 +70,12 @@ async def submit(
             "user_hourly": settings.max_jobs_per_hour,
         }.get(e.reason, settings.max_queue_size)
         logger.info("user %s refused by the %s limit", person.id, e.reason)
+        if query is not None:
+            await query.answer()
         await context.bot.send_message(chat.id, t(f"limit_{e.reason}", limit=limit))
         return None
+    if query is not None:
+        await query.answer(toast)
     text = queue_text(t, position)
     delivery = context.bot_data.delivery
     with delivery.posting(job_id):

@@ -53,9 +53,10 @@ async def test_photo_then_preset_queues_with_position_and_cancel(
     alice.send_photo(photo())
     await alice.wait_reply("Got your photo")
     gallery = await alice.wait_message(lambda m: m.kind == "photo")
-    alice.press(gallery, "2. Painting 2")
+    tapped = alice.press(gallery, "2. Painting 2")
     status = await alice.wait_reply("queue")
     assert [b["text"] for b in status.buttons] == ["✖ Cancel"]
+    assert (await alice.wait_answer(tapped))["text"] == "Style: Painting 2 (Tester)."
     # Bob queues behind her and sees his place.
     bob = Person(tg, first_name="Bob")
     bob.send_document(photo(80, 80), file_name="me.png", mime_type="image/png")

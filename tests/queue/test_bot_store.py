@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store import Taken, submit_job, take_picture, waiting_content
+from bot.store import NothingWaiting, Taken, submit_job, take_picture, waiting_content
 from engine.models import Job
 from engine.queue import QueueFull
 
@@ -40,7 +40,7 @@ def waiting(maker: Maker) -> str | None:
         return waiting_content(s, user_id=ALICE)
 
 
-def submit(maker: Maker, content: str, style: str, **kw: Any) -> int:
+def submit(maker: Maker, content: str | None, style: str, **kw: Any) -> int:
     with maker.begin() as s:
         job_id, _ = submit_job(
             s,
@@ -83,3 +83,17 @@ def test_a_job_not_made_of_the_waiting_photo_leaves_it(maker: Maker) -> None:
         s.execute(update(Job).values(state="done"))
     submit(maker, older.sha, photo.sha)  # say, "again" on the older result
     assert waiting(maker) == photo.sha
+
+
+def test_a_preset_tapped_reads_the_waiting_photo_in_the_queueing_transaction(
+    maker: Maker,
+) -> None:
+    style = take(maker, b"a style")  # nobody's photo waits: this one becomes it
+    assert waiting(maker) == style.sha
+    job_id = submit(maker, None, style.sha)  # None: the waiting photo
+    with maker() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.content_sha == style.sha
+    assert waiting(maker) is None  # used up
+    with pytest.raises(NothingWaiting):  # a second tap: nothing waits any more
+        submit(maker, None, style.sha)
