@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 BotApp = Application[ExtBot[int], Context, dict[Any, Any], dict[Any, Any], BotData, Any]
 
-HTTP_CONNECTIONS = 16  # to the Bot API at once (sending results, answering, editing)
+HTTP_CONNECTIONS = 8  # to the Bot API at once (sending results, answering, editing)
 
 COMMANDS = ("start", "help", "settings", "presets", "cancel", "lang")
 
@@ -171,9 +171,11 @@ def build_application(settings: BotSettings, *, engine_process: EngineProcess | 
         .base_file_url(settings.file_url)
         .context_types(context_types)
         .rate_limiter(PriorityRateLimiter(max_retries=3))
-        # httpx's pool looks over every open connection for each request; its default of
-        # 256 costs the bot more CPU in a burst than the 30 calls a second Telegram allows
-        # need. A request waits up to pool_timeout for a free connection.
+        # httpx's pool looks over every open connection for each request (a select() on
+        # each idle one): client and server together spend ~0.55 ms a request with 8
+        # connections, ~0.72 with 16 and ~1.1 with 32 (bench/bench_http_pool.py). Eight
+        # carry far more than Telegram's 30 messages a second; a request waits up to
+        # pool_timeout for a free connection.
         .connection_pool_size(HTTP_CONNECTIONS)
         .pool_timeout(30)
         .concurrent_updates(OnePersonAtATime())
