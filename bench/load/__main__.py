@@ -610,8 +610,11 @@ def kill_notes(outcomes: list[Outcome]) -> list[str]:
 def reading(outcomes: list[Outcome]) -> list[str]:
     """What the numbers say, worked out from them (so a re-run cannot leave stale prose)."""
     out = []
-    pg = {
-        o.config.workers: o for o in outcomes if o.config.database != "sqlite" and not o.config.kill
+    pg = {  # the bursts only: the light, arriving and kill runs are not like for like
+        o.config.workers: o
+        for o in outcomes
+        if o.config.database != "sqlite"
+        and not (o.config.kill or o.config.light or o.config.arrive_over)
     }
     if 1 in pg and len(pg) > 1:
         base = pg[1].per_minute

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.load.__main__ import Sent, check_chats  # noqa: E402
+from bench.load.__main__ import Config, Outcome, Sent, check_chats, reading  # noqa: E402
 
 
 def result(tg: FakeTelegram, person: Person, job_id: int, *, kind: str = "photo") -> None:
@@ -65,6 +65,22 @@ def test_the_check_catches_a_duplicate_a_loss_a_stray_file_and_a_wrong_chat() ->
     assert f"person {bob.id} asked for 1 pictures and got 0 result photos" in text
     assert "job 2's result went to the wrong person" in text
     assert f"person {carol.id} asked for 1 pictures and got 2 result photos and 1 files" in text
+
+
+def test_throughput_compares_bursts_with_bursts() -> None:
+    """The light, arriving and kill runs also use 2 workers; the speed-up is the burst's."""
+
+    def run(config: Config, jobs_per_minute: float) -> Outcome:
+        return Outcome(config=config, jobs=60, seconds=3600 / jobs_per_minute)
+
+    outcomes = [
+        run(Config("postgresql", 1), 30),
+        run(Config("postgresql", 2), 57),
+        run(Config("postgresql", 2, light=True, people=2), 20),
+        run(Config("postgresql", 2, arrive_over=60), 45),
+        run(Config("postgresql", 2, kill=True), 50),
+    ]
+    assert "2 workers 1.90x." in reading(outcomes)[0]
 
 
 @pytest.mark.slow
