@@ -28,7 +28,7 @@ from engine.models import Image, JobState, User
 from . import keyboards
 from .ratelimit import Priority
 from .settings import BotSettings
-from .store import in_transaction
+from .store import in_transaction, set_status_message
 from .texts import Texts, pick_language
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ POSITION_EDITS_PER_SECOND = 5.0
 # Finished jobs are looked for every DELIVERY_POLL_SECONDS (a cheap query), what the status
 # messages should say (places in the queue for everyone: a heavier one) this often.
 STATUS_READ_SECONDS = 0.5
+STOP_POSTING_SECONDS = 5.0  # at shutdown, status messages on their way get this long
 PRUNE_EVERY_SECONDS = 24 * 3600  # how often old jobs and pictures are forgotten (KEEP_DAYS)
 # Above this size a result may take a moment to upload: the chat shows "sending a photo".
 UPLOAD_ACTION_BYTES = 1024 * 1024
@@ -173,6 +174,7 @@ class Delivery:
         self._shown: dict[int, tuple[str, float]] = {}  # job id -> (text, when edited)
         self._swap: set[int] = set()  # jobs whose status message offers a swap
         self._posting: set[int] = set()  # jobs whose status message is on its way
+        self._posts: set[asyncio.Task[None]] = set()  # status messages being posted
         self._task: asyncio.Task[None] | None = None
         self._pruned_at: float | None = None  # monotonic time of the last prune
         self._statuses_read_at = float("-inf")  # monotonic time active jobs were last read
@@ -193,6 +195,41 @@ class Delivery:
         finally:
             self._posting.discard(job_id)
 
+    def follow(
+        self, job_id: int, chat_id: int, text: str, markup: InlineKeyboardMarkup, *, swap: bool
+    ) -> None:
+        """Post a new job's status message in the background; from then on it shows the
+        job's place and progress.
+
+        In a burst the message waits its turn in the flood limiter, behind answers to other
+        people; the person's next message is not held up with it.
+        """
+        self._posting.add(job_id)  # now, not when the task starts
+        task = asyncio.create_task(
+            self._post_status(job_id, chat_id, text, markup, swap=swap), name=f"status {job_id}"
+        )
+        self._posts.add(task)
+        task.add_done_callback(self._posts.discard)
+
+    async def _post_status(
+        self, job_id: int, chat_id: int, text: str, markup: InlineKeyboardMarkup, *, swap: bool
+    ) -> None:
+        with self.posting(job_id):
+            try:
+                status = await self.bot.send_message(
+                    chat_id, text, reply_markup=markup, rate_limit_args=Priority.STATUS
+                )
+                await in_transaction(
+                    self.maker, set_status_message, job_id=job_id, message_id=status.message_id
+                )
+            except Forbidden:
+                logger.info("job %s: the person blocked the bot; no status message", job_id)
+                return
+            except TelegramError as e:  # the job runs all the same; its result still comes
+                logger.warning("job %s: status message not posted (%s)", job_id, e)
+                return
+        self.track(job_id, text, swap=swap)
+
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="delivery")
 
@@ -202,6 +239,10 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._posts:  # status messages on their way: a moment to finish
+            await asyncio.wait(set(self._posts), timeout=STOP_POSTING_SECONDS)
+            for task in self._posts:
+                task.cancel()
 
     async def _run(self) -> None:
         logger.info("delivery loop started")

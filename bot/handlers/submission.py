@@ -10,8 +10,7 @@ from engine.queue import QueueFull
 
 from .. import keyboards
 from ..context import Context
-from ..ratelimit import Priority
-from ..store import Person, set_status_message, submit_job
+from ..store import Person, submit_job
 from ..texts import Texts
 
 logger = logging.getLogger(__name__)
@@ -77,16 +76,7 @@ async def submit(
     if query is not None:
         await query.answer(toast)
     text = queue_text(t, position)
-    delivery = context.bot_data.delivery
-    with delivery.posting(job_id):
-        # The tap was answered already; under a burst, galleries and results go first.
-        status = await context.bot.send_message(
-            chat.id,
-            text,
-            reply_markup=keyboards.queued(job_id, t, swap=swap),
-            rate_limit_args=Priority.STATUS,
-        )
-        await context.db(set_status_message, job_id=job_id, message_id=status.message_id)
-    delivery.track(job_id, text, swap=swap)
+    markup = keyboards.queued(job_id, t, swap=swap)
+    context.bot_data.delivery.follow(job_id, chat.id, text, markup, swap=swap)
     logger.info("user %s queued job %s at place %s", person.id, job_id, position)
     return job_id
