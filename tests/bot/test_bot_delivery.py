@@ -349,3 +349,50 @@ async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
     await alice.wait_message(lambda m: m.kind == "photo")
     await tg.wait_for(lambda: delivered(maker, job_id))
     assert tg.find_message(alice.id, status.message_id).text == "Done."
+
+
+async def test_status_messages_are_posted_in_the_background_and_failures_lose_no_job(
+    tg: FakeTelegram, application: Any
+) -> None:
+    from bot import keyboards
+    from bot.texts import Texts
+
+    alice, bob = Person(tg), Person(tg)
+    maker = application.bot_data.sessionmaker
+    delivery = application.bot_data.delivery
+    markup = keyboards.queued(1, Texts("en"), swap=False)
+
+    def queued(person: Person) -> int:
+        with maker.begin() as s:
+            ensure_person(s, user_id=person.id, telegram_language="en")
+            sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+            return queue.submit(
+                s,
+                user_id=person.id,
+                chat_id=person.id,
+                content_sha=sha,
+                styles=[(sha, 1.0)],
+                params={},
+            ).id
+
+    def complete(job_id: int) -> None:
+        with maker.begin() as s:
+            assert queue.claim(s, worker_id="w", lease_seconds=60) is not None
+        with maker.begin() as s:
+            sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+            queue.complete(s, job_id, worker_id="w", result_sha=sha, run_seconds=1.0)
+
+    first = queued(alice)
+    delivery.follow(first, alice.id, "Next in the queue", markup, swap=False)
+    status = await alice.wait_reply("Next in the queue")
+    complete(first)
+    await alice.wait_message(lambda m: m.kind == "photo")
+    await alice.wait_edit(status, lambda m: m.text == "Done.")
+
+    tg.inject_error("sendMessage", code=400, description="Bad Request: odd", count=1)
+    second = queued(bob)
+    delivery.follow(second, bob.id, "Next in the queue", markup, swap=False)
+    complete(second)
+    await bob.wait_message(lambda m: m.kind == "photo")  # no status message, still answered
+    await tg.wait_for(lambda: delivered(maker, second))
+    assert [m.kind for m in bob.messages] == ["photo"]
