@@ -59,34 +59,36 @@ async def test_keeps_to_the_rate_after_a_burst() -> None:
     await limiter.shutdown()
 
 
-async def test_answers_go_before_status_messages_before_edits() -> None:
+async def order_sent(*calls: tuple[str, int, Priority | None]) -> list[str]:
+    """The order in which ``(name, chat, priority)`` calls, made one after another once the
+    bucket is empty, reach Telegram."""
     limiter = PriorityRateLimiter(per_second=10)
-    calls = Calls(limiter)
-    await use_up(calls, 10)
-    waiting = [
-        await calls.start("edit", 1, Priority.EDIT),
-        await calls.start("status", 2, Priority.STATUS),
-        await calls.start("answer", 3),  # no priority given: an answer
-        await calls.start("edit too", 4, Priority.EDIT),
-    ]
+    sender = Calls(limiter)
+    await use_up(sender, 10)
+    waiting = [await sender.start(name, chat, priority) for name, chat, priority in calls]
     await asyncio.gather(*waiting)
-    assert calls.sent == ["answer", "status", "edit", "edit too"]
     await limiter.shutdown()
+    return sender.sent
+
+
+async def test_answers_go_before_status_messages_before_edits() -> None:
+    sent = await order_sent(
+        ("edit", 1, Priority.EDIT),
+        ("status", 2, Priority.STATUS),
+        ("answer", 3, None),  # no priority given: an answer
+        ("edit too", 4, Priority.EDIT),
+    )
+    assert sent == ["answer", "status", "edit", "edit too"]
 
 
 async def test_one_chat_keeps_its_order_and_waits_as_its_most_urgent_call() -> None:
-    limiter = PriorityRateLimiter(per_second=10)
-    calls = Calls(limiter)
-    await use_up(calls, 10)
-    waiting = [
-        await calls.start("other chat's status", 2, Priority.STATUS),
-        await calls.start("edit", 1, Priority.EDIT),
-        await calls.start("answer after the edit", 1, Priority.ANSWER),
-    ]
-    await asyncio.gather(*waiting)
+    sent = await order_sent(
+        ("other chat's status", 2, Priority.STATUS),
+        ("edit", 1, Priority.EDIT),
+        ("answer after the edit", 1, Priority.ANSWER),
+    )
     # Chat 1 holds an answer, so it goes first, but its edit still goes before its answer.
-    assert calls.sent == ["edit", "answer after the edit", "other chat's status"]
-    await limiter.shutdown()
+    assert sent == ["edit", "answer after the edit", "other chat's status"]
 
 
 async def test_calls_without_a_chat_are_not_limited() -> None:
