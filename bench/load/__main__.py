@@ -744,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--postgres", default=os.environ.get("TEST_POSTGRES_URL"))
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--no-kill", action="store_true", help="skip the kill -9 run")
     parser.add_argument(
         "--no-light",
@@ -770,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
             "PostgreSQL configurations need --postgres URL or TEST_POSTGRES_URL "
             "(scripts/pg-scratch start prints one), or --no-postgres"
         )
-    configs = [Config("sqlite", 1)]
+    configs = [] if args.no_sqlite and not args.no_postgres else [Config("sqlite", 1)]
     if not args.no_postgres:
         configs += [Config("postgresql", n) for n in args.workers]
         if args.light:
