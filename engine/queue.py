@@ -46,7 +46,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql import Subquery
 
 from engine.models import (
     FINISHED_STATES,
@@ -277,7 +276,7 @@ def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None
 
 
 @functools.cache
-def _queue_order() -> tuple[Select[Any], list[ColumnElement[Any]], Subquery]:
+def _queue_order() -> tuple[Select[Any], list[ColumnElement[Any]]]:
     """Queued jobs in the order they will run, fairly between people.
 
     A job's *turn* is its rank among its owner's queued jobs plus the number of their jobs
@@ -327,7 +326,7 @@ def _queue_order() -> tuple[Select[Any], list[ColumnElement[Any]], Subquery]:
         queued.c.created_at,
         queued.c.id,
     ]
-    return select(queued.c.id), order, queued
+    return select(queued.c.id), order
 
 
 def _recent(now: datetime | None) -> dict[str, datetime]:
@@ -338,7 +337,7 @@ def _recent(now: datetime | None) -> dict[str, datetime]:
 @functools.cache
 def _places() -> Select[Any]:
     """Every queued job's id and place."""
-    base, order, _ = _queue_order()
+    base, order = _queue_order()
     return base.add_columns(func.row_number().over(order_by=order).label("place"))
 
 
@@ -368,7 +367,7 @@ def claim(
 ) -> Job | None:
     """Take the next job in fair order for ``worker_id``, or None when the queue is empty."""
     now = now or utcnow()
-    base, order, _ = _queue_order()
+    base, order = _queue_order()
     take = (
         update(Job)
         .values(
