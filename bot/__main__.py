@@ -36,9 +36,15 @@ async def check_telegram(settings: BotSettings) -> str | None:
     from telegram import Bot
     from telegram.error import InvalidToken, NetworkError
 
+    from .http import AiohttpRequest
+
     try:
         async with Bot(
-            settings.token, base_url=settings.api_url, base_file_url=settings.file_url
+            settings.token,
+            base_url=settings.api_url,
+            base_file_url=settings.file_url,
+            request=AiohttpRequest(connections=1),
+            get_updates_request=AiohttpRequest(connections=1),
         ) as bot:
             logger.info("Telegram knows this bot as @%s", bot.username)
     except InvalidToken:

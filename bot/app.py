@@ -32,6 +32,7 @@ from .delivery import Delivery
 from .engine_process import EngineProcess
 from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start
 from .handlers.common import who
+from .http import AiohttpRequest
 from .presets import PresetLibrary
 from .ratelimit import PriorityRateLimiter
 from .settings import BotSettings
@@ -171,13 +172,10 @@ def build_application(settings: BotSettings, *, engine_process: EngineProcess | 
         .base_file_url(settings.file_url)
         .context_types(context_types)
         .rate_limiter(PriorityRateLimiter(max_retries=3))
-        # httpx's pool looks over every open connection for each request (a select() on
-        # each idle one): client and server together spend ~0.55 ms a request with 8
-        # connections, ~0.72 with 16 and ~1.1 with 32 (bench/bench_http_pool.py). Eight
-        # carry far more than Telegram's 30 messages a second; a request waits up to
-        # pool_timeout for a free connection.
-        .connection_pool_size(HTTP_CONNECTIONS)
-        .pool_timeout(30)
+        # aiohttp rather than python-telegram-bot's httpx: a fraction of the CPU per call
+        # (bot/http.py). A call waits up to 30 s for a free connection.
+        .request(AiohttpRequest(connections=HTTP_CONNECTIONS, pool=30))
+        .get_updates_request(AiohttpRequest(connections=1))
         .concurrent_updates(OnePersonAtATime())
         .post_init(post_init)
         .post_stop(post_stop)
