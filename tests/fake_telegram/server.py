@@ -156,8 +156,11 @@ class FakeTelegram:
         self._confirmed = 0  # updates below this id have been confirmed by an offset
         self._injected: list[Injected] = []
         self._virtual_sizes: dict[str, int] = {}  # file_id -> the size a file claims to have
+        self._photos: dict[str, list[JSON]] = {}  # file_id of any size -> the photo's sizes
         self._callback_queries: set[str] = set()  # ids of button presses sent to the bot
-        self._changed: asyncio.Condition | None = None
+        self._started = False
+        self._waiters: list[asyncio.Future[None]] = []  # wait_for calls until the next change
+        self._wake_scheduled = False
         self._pusher: asyncio.Task[None] | None = None  # posts updates to a webhook
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -181,7 +184,7 @@ class FakeTelegram:
         return app
 
     async def start(self, port: int = 0) -> FakeTelegram:
-        self._changed = asyncio.Condition()
+        self._started = True
         # handler_cancellation: a long poll whose client went away ends, as on Telegram.
         self._runner = web.AppRunner(self.make_app(), access_log=None, handler_cancellation=True)
         await self._runner.setup()
@@ -296,31 +299,44 @@ class FakeTelegram:
         return entry
 
     async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 10.0) -> T:
-        """Wait until ``predicate()`` returns something truthy, and return it."""
-        assert self._changed is not None, "start() the server first"
-        deadline = time.monotonic() + timeout
-        async with self._changed:
-            while True:
-                result = predicate()
-                if result:
-                    return result
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"waited {timeout:.0f} s for the bot")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), left)
+        """Wait until ``predicate()`` returns something truthy, and return it.
+
+        The predicate is tried again after every change (a call, a message, an update).
+        """
+        assert self._started, "start() the server first"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            result = predicate()
+            if result:
+                return result
+            left = deadline - loop.time()
+            if left <= 0:
+                raise TimeoutError(f"waited {timeout:.0f} s for the bot")
+            changed = loop.create_future()
+            self._waiters.append(changed)
+            timer = loop.call_later(left, _settle, changed)
+            try:
+                await changed
+            finally:
+                timer.cancel()
 
     def _notify(self) -> None:
-        if self._changed is None:
+        """Wake every wait_for once, after the current step (however many changes it made)."""
+        if not self._started or self._wake_scheduled:
             return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no running loop: nobody can be waiting
+            return
+        self._wake_scheduled = True
+        loop.call_soon(self._wake)
 
-        async def notify() -> None:
-            assert self._changed is not None
-            async with self._changed:
-                self._changed.notify_all()
-
-        with contextlib.suppress(RuntimeError):  # no running loop: nobody can be waiting
-            asyncio.get_running_loop().create_task(notify())
+    def _wake(self) -> None:
+        self._wake_scheduled = False
+        waiters, self._waiters = self._waiters, []
+        for changed in waiters:
+            _settle(changed)
 
     # -- HTTP ---------------------------------------------------------------------------------
 
@@ -490,6 +506,8 @@ class FakeTelegram:
             sizes.append(dict(info, width=size[0], height=size[1]))
             if scale == 1.0:
                 break
+        for size in sizes:
+            self._photos[size["file_id"]] = sizes
         return sizes
 
     def _document(self, data: bytes, filename: str | None, mime: str | None) -> JSON:
@@ -632,10 +650,18 @@ class FakeTelegram:
 
     async def api_sendphoto(self, params: JSON) -> JSON:
         chat_id = self._chat_id(params)
-        data, _, _ = self._upload(params, "photo")
         return self._new_bot_message(
-            chat_id, params, photo=self._photo_sizes(data), **self._caption(params)
+            chat_id, params, photo=self._photo_param(params, "photo"), **self._caption(params)
         )
+
+    def _photo_param(self, params: JSON, name: str) -> list[JSON]:
+        """A photo's sizes. A photo sent again by the file_id of one of its sizes keeps them
+        (Telegram does not recompress it); anything else is a new photo."""
+        known = self._photos.get(str(params.get(name)))
+        if known is not None:
+            return [dict(size) for size in known]
+        data, _, _ = self._upload(params, name)
+        return self._photo_sizes(data)
 
     async def api_senddocument(self, params: JSON) -> JSON:
         chat_id = self._chat_id(params)
@@ -710,12 +736,11 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: there is no media in the message to edit")
         media = self._json_param(params, "media") or {}
         upload = dict(params, _media=media.get("media"))
-        data, filename, mime = self._upload(upload, "_media")
         new = {k: v for k, v in entry.message.items() if k not in ("photo", "document", "caption")}
         if media.get("type") == "photo":
-            new["photo"] = self._photo_sizes(data)
+            new["photo"] = self._photo_param(upload, "_media")
         elif media.get("type") == "document":
-            new["document"] = self._document(data, filename, mime)
+            new["document"] = self._document(*self._upload(upload, "_media"))
         else:
             raise ApiError(400, "Bad Request: unsupported media type in this fake")
         if media.get("caption"):
@@ -783,3 +808,8 @@ class ThreadedFakeTelegram:
 def serve_in_thread(**kwargs: Any) -> ThreadedFakeTelegram:
     """Start a :class:`FakeTelegram` in a background thread; stop it with ``.stop()``."""
     return ThreadedFakeTelegram(FakeTelegram(**kwargs)).start()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
