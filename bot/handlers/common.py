@@ -18,7 +18,12 @@ async def who(update: Update, context: Context) -> tuple[Person, Texts]:
     """The person behind an update (created on first contact) and the texts in their language."""
     user = update.effective_user
     assert user is not None, "handlers are registered for updates from people"
-    person = await context.db(ensure_person, user_id=user.id, telegram_language=user.language_code)
+    person = context.bot_data.people.get(user.id)
+    if person is None:
+        person = await context.db(
+            ensure_person, user_id=user.id, telegram_language=user.language_code
+        )
+        context.bot_data.people.put(person)
     return person, Texts(pick_language(person.language, user.language_code))
 
 

@@ -59,5 +59,6 @@ async def settings_button(update: Update, context: Context) -> None:
         person = await context.db(
             set_setting, user_id=person.id, setting=action.setting, value=action.value
         )
+        context.bot_data.people.put(person)
         await query.answer(t("settings_saved"))
         await edit_text(message, summary(person, t), keyboards.settings_main(t))

@@ -47,6 +47,7 @@ async def choose_language(update: Update, context: Context) -> None:
         await refuse_button(update, t)
         return
     await context.db(set_language, user_id=query.from_user.id, language=action.language)
+    context.bot_data.people.forget(query.from_user.id)
     t = Texts(action.language)
     await query.answer()
     await edit_text(pressed_message(update), t("lang_set"), None)

@@ -12,9 +12,11 @@ import pytest
 from PIL import Image
 
 from bot import callback_data as cd
+from bot.context import People
 from bot.delivery import Active, as_photo, progress_bar, status_text
 from bot.logging_setup import REDACTED, RedactToken
 from bot.settings import BotSettings, SettingsError
+from bot.store import Person
 from bot.texts import LANGUAGES, Texts, en, pick_language, ru
 from bot.uploads import UploadRejected, check_upload
 
@@ -187,3 +189,43 @@ def test_status_text_shows_position_then_a_bar_with_eta() -> None:
     running = Active(1, 1, 1, "running", None, 0.42, 75.0, "en")
     text = status_text(running, t)
     assert progress_bar(0.42) in text and "42%" in text and "75 s" in text
+
+
+# -- people's settings kept in memory ---------------------------------------------------------
+
+
+def a_person(user_id: int, quality: str = "balanced") -> Person:
+    return Person(
+        id=user_id,
+        language=None,
+        quality=quality,
+        size=None,
+        strength=1.0,
+        keep_colors=False,
+        send_file=False,
+    )
+
+
+def test_people_keeps_what_it_was_given_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("bot.context.time.monotonic", lambda: now[0])
+    people = People(ttl=60)
+    assert people.get(1) is None
+    people.put(a_person(1))
+    people.put(a_person(1, quality="best"))  # a setting changed: the newer one counts
+    cached = people.get(1)
+    assert cached is not None and cached.quality == "best"
+    now[0] += 61
+    assert people.get(1) is None  # read again from the database after the ttl
+
+
+def test_people_forgets_on_request_and_the_least_recently_seen_first() -> None:
+    people = People(size=2)
+    people.put(a_person(1))
+    people.put(a_person(2))
+    assert people.get(1) is not None  # 1 is now the most recently seen
+    people.put(a_person(3))
+    assert people.get(2) is None
+    assert people.get(1) is not None and people.get(3) is not None
+    people.forget(3)
+    assert people.get(3) is None

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from PIL import Image
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
 from fake_telegram import FakeTelegram, Person, draw_image, serve_in_thread
@@ -84,6 +84,38 @@ async def test_send_photo_upload_keyboard_and_edits(tg: FakeTelegram, bot: Bot) 
         InputMediaPhoto(draw_image(100, 100)), chat_id=alice.id, message_id=sent.message_id
     )
     assert shown.message["photo"][-1]["width"] == 100
+
+
+async def test_a_photo_sent_again_by_file_id_keeps_its_sizes(tg: FakeTelegram, bot: Bot) -> None:
+    alice, bob = Person(tg), Person(tg)
+    first = await bot.send_photo(alice.id, draw_image(300, 200))
+    again = await bot.send_photo(bob.id, first.photo[-1].file_id)
+    assert [p.file_unique_id for p in again.photo] == [p.file_unique_id for p in first.photo]
+    other = await bot.send_photo(alice.id, draw_image(100, 100))
+    files = len(tg.files)
+    edited = await bot.edit_message_media(
+        InputMediaPhoto(other.photo[0].file_id), chat_id=bob.id, message_id=again.message_id
+    )
+    assert isinstance(edited, Message)
+    assert [p.file_id for p in edited.photo] == [p.file_id for p in other.photo]
+    assert len(tg.files) == files  # nothing recompressed
+    with pytest.raises(BadRequest, match="(?i)there is no photo"):
+        await bot.send_photo(bob.id, "no-such-file-id")
+
+
+async def test_waiters_see_every_change_and_time_out(tg: FakeTelegram, bot: Bot) -> None:
+    people = [Person(tg) for _ in range(20)]
+
+    async def send_all() -> None:
+        for person in people:
+            await bot.send_message(person.id, f"hello {person.id}")
+
+    sender = asyncio.create_task(send_all())
+    replies = await asyncio.gather(*(p.wait_reply("hello", timeout=5) for p in people))
+    await sender
+    assert [m.text for m in replies] == [f"hello {p.id}" for p in people]
+    with pytest.raises(TimeoutError):
+        await tg.wait_for(lambda: None, timeout=0.1)
 
 
 async def test_edit_that_changes_nothing_is_refused(tg: FakeTelegram, bot: Bot) -> None:
