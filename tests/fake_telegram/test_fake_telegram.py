@@ -99,7 +99,7 @@ async def test_a_photo_sent_again_by_file_id_keeps_its_sizes(tg: FakeTelegram, b
     assert isinstance(edited, Message)
     assert [p.file_id for p in edited.photo] == [p.file_id for p in other.photo]
     assert len(tg.files) == files  # nothing recompressed
-    with pytest.raises(BadRequest, match="(?i)there is no photo"):
+    with pytest.raises(BadRequest, match=r"(?i)there is no photo"):
         await bot.send_photo(bob.id, "no-such-file-id")
 
 
