@@ -54,7 +54,9 @@ class AiohttpRequest(BaseRequest):
             connector = aiohttp.TCPConnector(limit=self._connections)
             # No session-wide timeout: each call passes its own.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=None)
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                headers={"User-Agent": self.USER_AGENT},
             )
 
     async def shutdown(self) -> None:
@@ -93,7 +95,6 @@ class AiohttpRequest(BaseRequest):
                 method,
                 url,
                 data=_body(request_data, files),
-                headers={"User-Agent": self.USER_AGENT},
                 timeout=timeout,
             ) as response:
                 return response.status, await response.read()

@@ -1,7 +1,7 @@
 """Logging for the bot process, with the bot token kept out of every line.
 
-httpx logs each request URL, and Bot API URLs contain the token; its logger is set to
-WARNING, and a filter on every handler replaces the token wherever it would appear.
+Bot API URLs contain the token, and an error's traceback may quote one; a filter on every
+handler replaces the token wherever it would appear.
 """
 
 from __future__ import annotations
@@ -37,12 +37,10 @@ class RedactToken(logging.Filter):
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Plain timestamped lines on stderr; quiet HTTP client logs."""
+    """Plain timestamped lines on stderr; quiet migration logs."""
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
