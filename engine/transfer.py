@@ -161,6 +161,11 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def network_memory_format(device: torch.device) -> torch.memory_format:
+    """The layout of the network's inputs: NHWC on CUDA, cuDNN's fast path on tensor cores."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
 def use_bf16(device: torch.device, precision: str) -> bool:
     """Whether the network runs under bf16 autocast on ``device`` for this ``precision``."""
     if precision == "fp32":
@@ -217,7 +222,7 @@ def stylize(
     network: Callable[..., dict[str, torch.Tensor]] = model
     if params.compile:
         network = torch.compile(model, dynamic=False)
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    memory_format = network_memory_format(device)
 
     def autocast() -> AbstractContextManager[object]:
         if not bf16:
@@ -268,7 +273,9 @@ def stylize(
             start_image = F.interpolate(
                 image, size=(size[1], size[0]), mode="bicubic", align_corners=False
             ).clamp(0, 1)
-        x = start_image.contiguous(memory_format=memory_format).requires_grad_(True)
+        # The picture being optimised keeps the plain layout: L-BFGS flattens its gradient with
+        # view(-1), which a channels-last tensor refuses. Only the network's input is converted.
+        x = start_image.contiguous().requires_grad_(True)
         optimizer = _optimizer(x, params)
         last_loss = math.nan
         # The closure binds this level's tensors through defaults, not the loop variables.
@@ -280,7 +287,7 @@ def stylize(
         ) -> float:
             optimizer.zero_grad(set_to_none=True)
             with autocast():
-                features = network(x, objective.layers)
+                features = network(x.contiguous(memory_format=memory_format), objective.layers)
             loss = objective(x, features)
             loss.backward()
             return float(loss.detach())

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from engine import color
+from engine import color, transfer
 from engine.losses import gram_matrix
 from engine.transfer import (
     STYLE_LAYERS,
@@ -214,6 +214,24 @@ def test_adam_also_transfers_style(
     params = dataclasses.replace(TINY, optimizer="adam", learning_rate=0.05)
     result = stylize(photo, [painting], model=vgg, params=params)
     assert _style_distance(vgg, result, painting) < _style_distance(vgg, photo, painting)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_the_gpus_channels_last_layout_paints_the_same_picture(
+    vgg: VGG19Features,
+    photo: Image.Image,
+    painting: Image.Image,
+    monkeypatch: pytest.MonkeyPatch,
+    optimizer: str,
+) -> None:
+    # On CUDA the network's inputs are channels-last. Forcing that layout on the CPU checks
+    # that the optimisers accept it (L-BFGS once failed there) and that the maths is the same.
+    params = dataclasses.replace(TINY, optimizer=optimizer, precision="fp32")
+    plain = stylize(photo, [painting], model=vgg, params=params)
+    monkeypatch.setattr(transfer, "network_memory_format", lambda device: torch.channels_last)
+    nhwc = stylize(photo, [painting], model=vgg, params=params)
+    difference = np.abs(np.asarray(nhwc, np.float32) - np.asarray(plain, np.float32)).mean()
+    assert difference < 1.0, difference  # mean absolute difference, in 0-255 levels
 
 
 def test_fp32_can_be_forced() -> None:

@@ -256,3 +256,30 @@ def test_sigterm_hands_the_job_back_and_exits_0(maker: Maker, workers: Workers) 
         row = s.get(WorkerRow, "T")
         assert row is not None and row.stopped_at is not None
     assert took < 10, f"took {took:.1f} s to stop"
+
+
+@pytest.mark.gpu
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("backend", ["sqlite"])  # the database is beside the point here
+def test_a_worker_on_the_gpu_paints_a_queued_job(maker: Maker, workers: Workers) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    params = {"preset": "fast", "size": 384, "steps": 60, "seed": 5}
+    (job_id,) = seed_jobs(maker, 1, params=params, size=(512, 384))
+    process = workers.start("G", ENGINE_DEVICE="cuda")
+
+    def finished() -> bool:
+        return job(maker, job_id).state in ("done", "failed")
+
+    wait_for(finished, timeout=150, what="G to finish the job", workers=workers)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, workers.log("G")
+    done = job(maker, job_id)
+    assert (done.state, done.worker_id, done.attempts) == ("done", "G", 1), done.error
+    with maker() as s:
+        assert done.result_sha is not None
+        result = Image.open(io.BytesIO(queue.get_image(s, done.result_sha)))
+        assert (result.format, result.size) == ("JPEG", (384, 288))
+    assert "onto cuda" in workers.log("G")
