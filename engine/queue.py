@@ -41,6 +41,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -185,43 +186,27 @@ def submit(
     max_per_hour_per_user: int | None = None,
     max_queued_total: int | None = None,
     now: datetime | None = None,
+    person_locked: bool = False,
 ) -> Job:
     """Queue a job for ``user_id`` (who must exist); QueueFull if a limit says no.
 
     ``max_queued_per_user`` counts the person's open jobs (queued or running),
     ``max_per_hour_per_user`` the jobs they submitted in the last hour, and
-    ``max_queued_total`` everyone's queued jobs.
+    ``max_queued_total`` everyone's queued jobs. ``person_locked``: the caller has already
+    read the person's row ``FOR UPDATE`` in this transaction.
     """
     if not styles:
         raise ValueError("a job needs at least one style image")
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     now = now or utcnow()
-    # Lock the person's row so that two uploads at once from the same person cannot both
-    # pass the per-person limits (SQLite's BEGIN IMMEDIATE already serialises writers).
-    s.execute(select(User.id).where(User.id == user_id).with_for_update())
-    if max_queued_per_user is not None:
-        open_jobs = s.scalar(
-            select(func.count())
-            .select_from(Job)
-            .where(Job.user_id == user_id, Job.state.in_((QUEUED, RUNNING)))
-        )
-        if (open_jobs or 0) >= max_queued_per_user:
-            raise QueueFull("user_queued", limit=max_queued_per_user)
-    if max_per_hour_per_user is not None:
-        recent = s.scalar(
-            select(func.count())
-            .select_from(Job)
-            .where(Job.user_id == user_id, Job.created_at > now - timedelta(hours=1))
-        )
-        if (recent or 0) >= max_per_hour_per_user:
-            raise QueueFull("user_hourly", limit=max_per_hour_per_user)
-    if max_queued_total is not None:
-        # Not locked: under a burst the global cap may be passed by a few jobs, which is
-        # harmless, and locking the whole queue for it would serialise every submission.
-        waiting = s.scalar(select(func.count()).select_from(Job).where(Job.state == QUEUED))
-        if (waiting or 0) >= max_queued_total:
-            raise QueueFull("global", limit=max_queued_total)
+    if not person_locked:
+        # Lock the person's row so that two uploads at once from the same person cannot both
+        # pass the per-person limits (SQLite's BEGIN IMMEDIATE already serialises writers).
+        s.execute(select(User.id).where(User.id == user_id).with_for_update())
+    limits = (max_queued_per_user, max_per_hour_per_user, max_queued_total)
+    if any(limit is not None for limit in limits):
+        _check_limits(s, user_id, now, *limits)
     job = Job(
         user_id=user_id,
         chat_id=chat_id,
@@ -240,6 +225,36 @@ def submit(
     s.flush()
     logger.info("job %s queued for user %s", job.id, user_id)
     return job
+
+
+def _check_limits(
+    s: Session,
+    user_id: int,
+    now: datetime,
+    per_user: int | None,
+    per_hour: int | None,
+    total: int | None,
+) -> None:
+    """QueueFull if a limit says no; the three counts in one statement (a submission in a
+    burst waits on every trip to the database)."""
+    mine = Job.user_id == user_id
+    open_jobs, recent, waiting = s.execute(
+        select(
+            func.count().filter(mine, Job.state.in_((QUEUED, RUNNING))),
+            func.count().filter(mine, Job.created_at > now - timedelta(hours=1)),
+            # Not locked: under a burst the global cap may be passed by a few jobs, which is
+            # harmless, and locking the whole queue for it would serialise every submission.
+            func.count().filter(Job.state == QUEUED),
+        )
+        .select_from(Job)
+        .where(or_(mine, Job.state == QUEUED))  # each side has its index: no full scan
+    ).one()
+    if per_user is not None and open_jobs >= per_user:
+        raise QueueFull("user_queued", limit=per_user)
+    if per_hour is not None and recent >= per_hour:
+        raise QueueFull("user_hourly", limit=per_hour)
+    if total is not None and waiting >= total:
+        raise QueueFull("global", limit=total)
 
 
 def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None) -> bool:
