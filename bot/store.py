@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import queue
@@ -212,9 +212,13 @@ def job_of(s: Session, *, job_id: int, user_id: int) -> JobView | None:
 
 def set_status_message(s: Session, *, job_id: int, message_id: int) -> None:
     """Remember the message that shows this job's place in the queue and progress."""
-    job = s.get(Job, job_id)
-    if job is not None:
-        job.status_message_id = message_id
+    # One UPDATE; loading the job first would read its row (with its JSON) for nothing.
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(status_message_id=message_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def open_job_ids(s: Session, *, user_id: int) -> list[int]:

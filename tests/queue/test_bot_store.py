@@ -13,8 +13,15 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store import NothingWaiting, Taken, submit_job, take_picture, waiting_content
-from engine.models import Job
+from bot.store import (
+    NothingWaiting,
+    Taken,
+    set_status_message,
+    submit_job,
+    take_picture,
+    waiting_content,
+)
+from engine.models import Job, User
 from engine.queue import QueueFull
 
 Maker = sessionmaker[Session]
@@ -97,3 +104,33 @@ def test_a_preset_tapped_reads_the_waiting_photo_in_the_queueing_transaction(
     assert waiting(maker) is None  # used up
     with pytest.raises(NothingWaiting):  # a second tap: nothing waits any more
         submit(maker, None, style.sha)
+
+
+def test_a_job_for_someone_the_database_does_not_know_creates_them(maker: Maker) -> None:
+    # Say, a button from before /forget: the person's row is made in the queueing transaction.
+    photo = take(maker, b"photo")
+    with maker.begin() as s:
+        job_id, place = submit_job(
+            s,
+            user_id=ALICE + 1,
+            chat_id=ALICE + 1,
+            content_sha=photo.sha,
+            styles=[(photo.sha, 1.0)],
+            params=PARAMS,
+            **LIMITS,
+        )
+    with maker() as s:
+        assert s.get(User, ALICE + 1) is not None
+        job = s.get(Job, job_id)
+        assert job is not None and (job.user_id, job.state, place) == (ALICE + 1, "queued", 1)
+
+
+def test_the_status_message_is_remembered_and_an_unknown_job_is_no_error(maker: Maker) -> None:
+    photo = take(maker, b"photo")
+    job_id = submit(maker, photo.sha, photo.sha, uses_waiting=True)
+    with maker.begin() as s:
+        set_status_message(s, job_id=job_id, message_id=4242)
+        set_status_message(s, job_id=job_id + 1000, message_id=1)
+    with maker() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status_message_id == 4242
