@@ -10,7 +10,8 @@ For each size it runs pastiche (its own ``PasticheArtist``, 300 one-evaluation L
 its defaults otherwise) and our presets, then measures every output the same way with
 bench/engine_eval.py: style distance (relative Gram distance to the painting, relu1_1..relu5_1)
 and content distance (relative relu4_2 distance to the photo), in fp32 at the output size.
-Studies on the balanced preset compare bf16 with fp32, Adam with L-BFGS and torch.compile.
+Studies on the balanced preset compare bf16 with fp32, Adam with L-BFGS and torch.compile,
+and on a GPU cuDNN's autotuning for each new picture shape with its heuristics.
 
 With --own-size each preset runs at its own output size instead of --sizes (the cost of the
 presets as the bot offers them). Times include loading the model, for both programs, unless
@@ -34,6 +35,7 @@ import gc
 import logging
 import os
 import platform
+import re
 import shlex
 import sys
 import time
@@ -59,7 +61,8 @@ logger = logging.getLogger("bench_engine")
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 DEFAULT_CONTENT = SHARED / "content" / "tubingen.jpg"
 DEFAULT_STYLE = SHARED / "styles" / "starry_night.jpg"
-STUDIES = ("precision", "optimizer", "compile")
+STUDIES = ("precision", "optimizer", "compile", "autotune")
+NO_AUTOTUNE = "balanced, no cuDNN autotuning"  # the "autotune" study's run (GPU only)
 
 
 @dataclass
@@ -125,9 +128,16 @@ def run_ours(
     device: torch.device,
     weights: Path | None,
     loaded: VGG19Features | None = None,
+    autotune: bool = True,
 ) -> Image.Image:
-    """Model loading included, as pastiche's time includes its own, unless ``loaded``."""
+    """Model loading included, as pastiche's time includes its own, unless ``loaded``.
+
+    ``autotune`` False: cuDNN picks its algorithms by heuristics instead of timing them for
+    each new input shape (``torch.backends.cudnn.benchmark``, which load_vgg19 turns on).
+    """
     model = loaded if loaded is not None else load_vgg19(device, weights_path=weights)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = autotune
     return stylize(content, [style], model=model, params=params)
 
 
@@ -292,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append(("balanced, adam", dataclasses.replace(balanced, optimizer="adam")))
         if "compile" in args.studies:
             runs.append(("balanced, compiled", dataclasses.replace(balanced, compile=True)))
+        if "autotune" in args.studies and device.type == "cuda":
+            runs.append((NO_AUTOTUNE, balanced))
         runs = [
             (name if n == 1 else f"{name} #{n}", params)
             for name, params in runs
@@ -304,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{params.optimizer}, steps {'+'.join(map(str, params.steps))}, "
                 f"{precision}{', compiled' if params.compile else ''}"
             )
-            slug = name.replace(", ", "_").replace(" #", "_")
+            slug = re.sub(r"[^A-Za-z0-9]+", "_", name)
             row = Row(
                 params.size,
                 f"ours {name}",
@@ -325,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
                         device=device,
                         weights=args.weights,
                         loaded=loaded,
+                        autotune=not name.startswith(NO_AUTOTUNE),
                     ),
                 )
             except Exception as e:  # a study (torch.compile, say) may fail; keep the rest
