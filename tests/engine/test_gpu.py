@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import torch
 from PIL import Image
-from torchvision.transforms.functional import pil_to_tensor
+from style_measure import as_tensor, style_distance
 
-from engine.losses import gram_matrix
 from engine.quality import params_from_options
 from engine.transfer import CONTENT_LAYER, STYLE_LAYERS, TransferParams, stylize
 from engine.vgg import VGG19Features, load_vgg19
@@ -31,27 +30,10 @@ def gpu_vgg() -> VGG19Features:
     return load_vgg19("cuda")
 
 
-def _tensor(image: Image.Image) -> torch.Tensor:
-    return pil_to_tensor(image).float().div(255).unsqueeze(0)
-
-
-def _style_distance(model: VGG19Features, image: Image.Image, painting: Image.Image) -> float:
-    """Mean relative Gram distance to the painting over the style layers, in fp32."""
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        ours = model(_tensor(image).to(device), STYLE_LAYERS)
-        theirs = model(_tensor(painting.resize(image.size)).to(device), STYLE_LAYERS)
-    terms = []
-    for name in STYLE_LAYERS:
-        target = gram_matrix(theirs[name])
-        terms.append(float((gram_matrix(ours[name]) - target).norm() / target.norm()))
-    return sum(terms) / len(terms)
-
-
 def test_the_gpu_network_gives_the_cpu_features(
     vgg: VGG19Features, gpu_vgg: VGG19Features, draw: Callable[..., Image.Image]
 ) -> None:
-    picture = _tensor(draw(96, 64, seed=5, hue=1))
+    picture = as_tensor(draw(96, 64, seed=5, hue=1))
     layers = (*STYLE_LAYERS, CONTENT_LAYER)
     with torch.no_grad():
         on_cpu = vgg(picture, layers)
@@ -69,8 +51,8 @@ def test_a_transfer_on_the_gpu_takes_the_painting_style(
     params = TransferParams(size=192, scales=2, steps=(30, 20), seed=0)
     result = stylize(photo, [painting], model=gpu_vgg, params=params)
     assert result.mode == "RGB" and result.size == photo.size
-    before = _style_distance(gpu_vgg, photo, painting)
-    after = _style_distance(gpu_vgg, result, painting)
+    before = style_distance(gpu_vgg, photo, painting)
+    after = style_distance(gpu_vgg, result, painting)
     assert after < 0.5 * before, (before, after)
 
 

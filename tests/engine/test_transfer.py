@@ -10,12 +10,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torchvision.transforms.functional import pil_to_tensor
+from style_measure import as_tensor, style_distance
 
 from engine import color, transfer
-from engine.losses import gram_matrix
 from engine.transfer import (
-    STYLE_LAYERS,
     Cancelled,
     Progress,
     TransferParams,
@@ -27,25 +25,6 @@ from engine.transfer import (
 from engine.vgg import VGG19Features
 
 TINY = TransferParams(size=48, scales=2, steps=(6, 4), seed=0)
-
-
-def _tensor(image: Image.Image) -> torch.Tensor:
-    return pil_to_tensor(image).float().div(255).unsqueeze(0)
-
-
-def _style_distance(vgg: VGG19Features, image: Image.Image, painting: Image.Image) -> float:
-    with torch.no_grad():
-        ours = vgg(_tensor(image), STYLE_LAYERS)
-        theirs = vgg(
-            _tensor(painting.resize(style_size(painting.size, image.size, 1.0))), STYLE_LAYERS
-        )
-    terms = [
-        float(
-            (gram_matrix(ours[n]) - gram_matrix(theirs[n])).norm() / gram_matrix(theirs[n]).norm()
-        )
-        for n in STYLE_LAYERS
-    ]
-    return sum(terms) / len(terms)
 
 
 def test_levels_keep_the_aspect_ratio_and_end_at_size() -> None:
@@ -84,8 +63,8 @@ def test_output_has_the_photo_shape_and_the_painting_style(
     result = stylize(photo, [painting], model=vgg, params=params)
     assert result.mode == "RGB"
     assert result.size == photo.size  # 48x32 photo, size limit 48
-    before = _style_distance(vgg, photo, painting)
-    after = _style_distance(vgg, result, painting)
+    before = style_distance(vgg, photo, painting)
+    after = style_distance(vgg, result, painting)
     assert after < 0.5 * before, (before, after)
 
 
@@ -172,7 +151,7 @@ def test_no_style_is_refused(vgg: VGG19Features, photo: Image.Image) -> None:
 
 
 def _chroma(image: Image.Image) -> torch.Tensor:
-    return color.rgb_to_yiq(_tensor(image))[:, 1:].mean(dim=(2, 3)).squeeze(0)
+    return color.rgb_to_yiq(as_tensor(image))[:, 1:].mean(dim=(2, 3)).squeeze(0)
 
 
 def test_keep_colors_keeps_the_photo_colours(
@@ -200,7 +179,7 @@ def test_more_strength_more_style_less_photo(
         stylize(photo, [painting], model=vgg, params=dataclasses.replace(settled, strength=s))
         for s in (0.2, 5.0)
     )
-    assert _style_distance(vgg, strong, painting) < _style_distance(vgg, weak, painting)
+    assert style_distance(vgg, strong, painting) < style_distance(vgg, weak, painting)
     photo_pixels = np.asarray(photo, dtype=np.float32)
     assert (
         np.abs(np.asarray(strong, dtype=np.float32) - photo_pixels).mean()
@@ -213,7 +192,7 @@ def test_adam_also_transfers_style(
 ) -> None:
     params = dataclasses.replace(TINY, optimizer="adam", learning_rate=0.05)
     result = stylize(photo, [painting], model=vgg, params=params)
-    assert _style_distance(vgg, result, painting) < _style_distance(vgg, photo, painting)
+    assert style_distance(vgg, result, painting) < style_distance(vgg, photo, painting)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
