@@ -51,3 +51,23 @@ def with_colors_of(grey_result: torch.Tensor, content_rgb: torch.Tensor) -> torc
     yiq = rgb_to_yiq(content_rgb)
     y = rgb_to_yiq(grey_result)[:, :1]
     return yiq_to_rgb(torch.cat([y, yiq[:, 1:]], dim=1)).clamp(0, 1)
+
+
+def _symmetric_power(matrix: torch.Tensor, power: float) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    return (vectors * values.clamp_min(1e-8).pow(power)) @ vectors.T
+
+
+def matched_colors(image: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """``image`` with the colour mean and covariance of ``palette`` (both (1, 3, H, W) RGB).
+
+    The linear colour transfer of Gatys et al. 2016 (section 3, "colour histogram matching"):
+    x' = Σ_p^½ Σ_x^-½ (x − μ_x) + μ_p, with symmetric matrix square roots; clamped to [0, 1].
+    """
+    pixels = image.reshape(3, -1).double()
+    colours = palette.reshape(3, -1).double()
+    mean_x, mean_p = pixels.mean(dim=1, keepdim=True), colours.mean(dim=1, keepdim=True)
+    cov_x, cov_p = torch.cov(pixels), torch.cov(colours)
+    transform = _symmetric_power(cov_p, 0.5) @ _symmetric_power(cov_x, -0.5)
+    matched = transform @ (pixels - mean_x) + mean_p
+    return matched.to(image.dtype).reshape(image.shape).clamp(0, 1)

@@ -35,7 +35,13 @@ from torch import nn
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 from engine import color
-from engine.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram_matrix
+from engine.losses import (
+    ContentLoss,
+    MeanCovarianceStyleLoss,
+    StyleLoss,
+    TotalVariationLoss,
+    gram_matrix,
+)
 from engine.vgg import VGG19Features
 
 logger = logging.getLogger(__name__)
@@ -44,6 +50,9 @@ CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = ("auto", "bf16", "fp32")
+STYLE_LOSSES = ("gram", "meancov")  # Gram matrices (the paper) or means and covariances (W2)
+STYLE_NORMALISATIONS = ("none", "photo", "photo_layer")
+STARTS = ("photo", "photo_colors", "feedforward")
 MIN_SIDE = 16  # relu5_1 sits behind four 2x poolings
 
 
@@ -68,8 +77,15 @@ class TransferParams:
     seed: int | None = None  # None: a fresh random seed each run
     precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16" or "fp32"
     compile: bool = False  # torch.compile the network
-    content_layer: str = CONTENT_LAYER
+    # (layer, weight) pairs; the weights multiply content_weight.
+    content_layers: tuple[tuple[str, float], ...] = ((CONTENT_LAYER, 1.0),)
     style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_loss: str = "gram"  # see STYLE_LOSSES
+    # "photo": the style term is divided by its value at the photo, so that every painting
+    # starts from the same balance; "photo_layer" does that layer by layer.
+    style_normalise: str = "none"
+    start: str = "photo"  # "photo_colors": the photo with the painting's colour statistics
+    ema: float = 0.0  # decay of an average of the last level's iterates, returned instead
 
     def __post_init__(self) -> None:
         if self.size < MIN_SIDE:
@@ -94,6 +110,17 @@ class TransferParams:
             raise ValueError("tv_weight and init_noise must be non-negative")
         if not self.style_layers:
             raise ValueError("style_layers must name at least one layer")
+        if not self.content_layers or any(w < 0 for _, w in self.content_layers):
+            raise ValueError("content_layers needs at least one (layer, weight >= 0) pair")
+        for name, value, allowed in (
+            ("style_loss", self.style_loss, STYLE_LOSSES),
+            ("style_normalise", self.style_normalise, STYLE_NORMALISATIONS),
+            ("start", self.start, STARTS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
 
     @property
     def total_steps(self) -> int:
@@ -262,10 +289,16 @@ def stylize(
             objective = _objective(
                 network, target_content, style_ts, weights, params, memory_format
             )
-        del style_ts
 
         if image is None:
             start_image = target_content.clone()
+            if params.start == "photo_colors" and not params.keep_colors:
+                start_image = color.matched_colors(start_image, style_ts[0])
+            elif params.start == "feedforward" and not params.keep_colors:
+                from engine import feedforward
+
+                rough = feedforward.stylize(content, styles, weights=weights)
+                start_image = _to_tensor(rough, size, device)
             if params.init_noise > 0:
                 noise = torch.randn(start_image.shape, generator=generator)
                 start_image = (start_image + params.init_noise * noise.to(device)).clamp(0, 1)
@@ -275,8 +308,10 @@ def stylize(
             ).clamp(0, 1)
         # The picture being optimised keeps the plain layout: L-BFGS flattens its gradient with
         # view(-1), which a channels-last tensor refuses. Only the network's input is converted.
+        del style_ts
         x = start_image.contiguous().requires_grad_(True)
         optimizer = _optimizer(x, params)
+        average = x.detach().clone() if params.ema and level == params.scales else None
         last_loss = math.nan
         # The closure binds this level's tensors through defaults, not the loop variables.
 
@@ -299,6 +334,8 @@ def stylize(
                     f"the optimisation diverged (loss {last_loss}) at level {level}, step "
                     f"{level_step + 1}; try --fp32 or the lbfgs optimiser"
                 )
+            if average is not None:
+                average.mul_(params.ema).add_(x.detach(), alpha=1 - params.ema)
             step += 1
             work_done += size[0] * size[1]
             if callback is not None:
@@ -319,7 +356,7 @@ def stylize(
                     logger.info("stylize cancelled at step %d of %d", step, params.total_steps)
                     raise Cancelled(f"cancelled at step {step} of {params.total_steps}")
         logger.debug("level %d %s done: loss %.4g", level, size, last_loss)
-        image = x.detach().clamp(0, 1).contiguous()
+        image = (average if average is not None else x.detach()).clamp(0, 1).contiguous()
         del optimizer, objective
 
     assert image is not None  # params guarantee at least one level
@@ -329,22 +366,30 @@ def stylize(
 class _Objective(nn.Module):
     """One level's loss: content + strength-weighted style + total variation (paper, eq. 7)."""
 
-    def __init__(self, content: ContentLoss, styles: dict[str, StyleLoss], params: TransferParams):
+    def __init__(
+        self,
+        contents: dict[str, ContentLoss],
+        styles: dict[str, nn.Module],
+        style_weights: dict[str, float],
+        params: TransferParams,
+    ):
         super().__init__()
-        self.content = content
+        self.contents = nn.ModuleDict(contents)
+        self.content_weights = {
+            name: params.content_weight * weight for name, weight in params.content_layers
+        }
         self.styles = nn.ModuleDict(styles)
+        self.style_weights = style_weights
         self.tv = TotalVariationLoss()
-        self.content_layer = params.content_layer
-        self.layers = (params.content_layer, *styles)
-        self.content_weight = params.content_weight
-        # The paper's w_l = 1/5: the style weight spreads evenly over the style layers.
-        self.style_weight = params.style_weight * params.strength / len(styles)
+        self.layers = tuple(dict.fromkeys((*contents, *styles)))
         self.tv_weight = params.tv_weight
 
     def forward(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        loss = self.content_weight * self.content(features[self.content_layer])
+        loss = image.new_zeros((), dtype=torch.float32)
+        for name, content_loss in self.contents.items():
+            loss = loss + self.content_weights[name] * content_loss(features[name])
         for name, style_loss in self.styles.items():
-            loss = loss + self.style_weight * style_loss(features[name])
+            loss = loss + self.style_weights[name] * style_loss(features[name])
         if self.tv_weight:
             loss = loss + self.tv_weight * self.tv(image)
         return loss
@@ -358,21 +403,44 @@ def _objective(
     params: TransferParams,
     memory_format: torch.memory_format,
 ) -> _Objective:
-    """Targets for one level, computed once: the photo's features, the blended Gram matrices.
+    """Targets for one level, computed once: the photo's features, the blended style targets.
 
     Mixing the Gram targets with weights w_i (Σ w_i = 1) is the weighted sum of per-style
-    losses up to a constant: Σ w_i‖G − A_i‖² = ‖G − Σ w_i A_i‖² + const.
+    losses up to a constant: Σ w_i‖G − A_i‖² = ‖G − Σ w_i A_i‖² + const. Means and
+    covariances blend through the mixture's moments: the blended second moment (the Gram)
+    and the blended mean.
     """
-    layer = params.content_layer
-    content_target = network(content.contiguous(memory_format=memory_format), [layer])[layer]
-    grams: dict[str, torch.Tensor] = {}
-    for weight, style in zip(weights, styles, strict=True):
-        features = network(style.contiguous(memory_format=memory_format), params.style_layers)
-        for name in params.style_layers:
-            contribution = gram_matrix(features[name]) * weight
-            grams[name] = grams[name] + contribution if name in grams else contribution
-    style_losses = {name: StyleLoss(gram) for name, gram in grams.items()}
-    return _Objective(ContentLoss(content_target), style_losses, params)
+    content_names = tuple(name for name, _ in params.content_layers)
+    wanted = tuple(dict.fromkeys((*content_names, *params.style_layers)))
+    photo = network(content.contiguous(memory_format=memory_format), wanted)
+    contents = {name: ContentLoss(photo[name]) for name in content_names}
+    style_losses: dict[str, nn.Module] = {}
+    features = [
+        network(style.contiguous(memory_format=memory_format), params.style_layers)
+        for style in styles
+    ]
+    for name in params.style_layers:
+        if params.style_loss == "meancov":
+            style_losses[name] = MeanCovarianceStyleLoss.blended(
+                [f[name] for f in features], weights
+            )
+        else:
+            gram = gram_matrix(features[0][name]) * weights[0]
+            for more, weight in zip(features[1:], weights[1:], strict=True):
+                gram = gram + gram_matrix(more[name]) * weight
+            style_losses[name] = StyleLoss(gram)
+    # The paper's w_l = 1/5: the style weight spreads evenly over the style layers.
+    base = params.style_weight * params.strength / len(style_losses)
+    style_weights = {name: base for name in style_losses}
+    if params.style_normalise != "none":
+        at_photo = {name: float(loss(photo[name])) for name, loss in style_losses.items()}
+        if params.style_normalise == "photo_layer":
+            style_weights = {name: base / max(at_photo[name], 1e-8) for name in style_losses}
+        else:
+            # Relative to the mean layer value, so that the weight keeps its scale.
+            mean = sum(at_photo.values()) / len(at_photo)
+            style_weights = {name: base / max(mean, 1e-8) for name in style_losses}
+    return _Objective(contents, style_losses, style_weights, params)
 
 
 def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 pytest.importorskip("torch")
 
@@ -65,3 +65,15 @@ def painting2() -> Image.Image:
 @pytest.fixture
 def draw() -> Callable[..., Image.Image]:
     return _drawn
+
+
+@pytest.fixture
+def face() -> Image.Image:
+    """A drawn face, 96x96: an oval, two eyes and a mouth on a soft background."""
+    image = Image.new("RGB", (96, 96), (200, 180, 160))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((20, 12, 76, 84), fill=(230, 190, 160), outline=(90, 60, 40))
+    for x in (34, 54):
+        draw.ellipse((x, 34, x + 8, 42), fill=(30, 30, 30))
+    draw.arc((34, 52, 62, 70), 20, 160, fill=(120, 40, 40), width=3)
+    return image

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from engine.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram_matrix
+from engine.losses import (
+    ContentLoss,
+    MeanCovarianceStyleLoss,
+    StyleLoss,
+    TotalVariationLoss,
+    gram_matrix,
+)
 
 
 def test_gram_matrix_of_a_known_tensor() -> None:
@@ -50,3 +56,53 @@ def test_targets_are_buffers() -> None:
     loss = StyleLoss(torch.eye(3).unsqueeze(0))
     assert "target" in dict(loss.named_buffers())
     assert list(loss.parameters()) == []
+
+
+def test_mean_covariance_loss_is_zero_at_its_target_and_anywhere_in_the_picture() -> None:
+    features = torch.rand(1, 8, 6, 6)
+    loss = MeanCovarianceStyleLoss.of(features)
+    assert abs(loss(features).item()) < 1e-5
+    # Like a Gram matrix, means and covariances ignore where things are.
+    assert abs(loss(features.flip(-1).flip(-2)).item()) < 1e-5
+    assert loss(torch.rand(1, 8, 6, 6) * 2).item() > 1e-2
+
+
+def test_mean_covariance_loss_sees_a_shift_a_gram_matrix_mixes_in() -> None:
+    features = torch.rand(1, 4, 8, 8)
+    loss = MeanCovarianceStyleLoss.of(features)
+    shifted = features + 0.5  # the same covariance, another mean
+    expected = 4 * 0.5**2 / float(loss.norm)  # ‖Δμ‖² over the target's energy
+    assert abs(loss(shifted).item() - expected) < 1e-4
+
+
+def test_mean_covariance_loss_gradient_points_towards_the_target() -> None:
+    torch.manual_seed(0)
+    loss = MeanCovarianceStyleLoss.of(torch.rand(1, 8, 10, 10))
+    x = torch.rand(1, 8, 10, 10, requires_grad=True)
+    before = loss(x)
+    before.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    with torch.no_grad():
+        stepped = x - 0.05 * x.grad / x.grad.norm()
+    assert loss(stepped).item() < before.item()
+
+
+def test_mean_covariance_loss_agrees_in_bf16_and_fp32() -> None:
+    torch.manual_seed(1)
+    loss = MeanCovarianceStyleLoss.of(torch.rand(1, 16, 12, 12))
+    x = torch.rand(1, 16, 12, 12) * 1.5
+    fp32 = loss(x).item()
+    bf16 = loss(x.to(torch.bfloat16)).item()
+    assert loss(x.to(torch.bfloat16)).dtype == torch.float32
+    assert abs(bf16 - fp32) < 0.02 * fp32, (bf16, fp32)
+
+
+def test_a_blend_of_one_painting_is_that_painting() -> None:
+    a, b = torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6) + 1
+    alone = MeanCovarianceStyleLoss.of(a)
+    blended = MeanCovarianceStyleLoss.blended([a, b], [1.0, 0.0])
+    torch.testing.assert_close(blended.mean, alone.mean)
+    torch.testing.assert_close(blended.cov_sqrt, alone.cov_sqrt, atol=1e-4, rtol=1e-4)
+    # An even blend is the mixture: its mean is halfway.
+    half = MeanCovarianceStyleLoss.blended([a, b], [0.5, 0.5])
+    torch.testing.assert_close(half.mean, (alone.mean + MeanCovarianceStyleLoss.of(b).mean) / 2)
