@@ -114,7 +114,7 @@ print(f"VGG-19 weights verified: {path}")
 EOF
 COPY --from=source /src/ /app/
 RUN pip install --no-deps -e . \
-    && python -c "from engine.vgg import load_vgg19; load_vgg19('cpu')"
+    && python -c "from engine.style.vgg import load_vgg19; load_vgg19('cpu')"
 USER stylebot
 # Healthy while a worker started in this container (its hostname) is registered and was seen
 # in the last 2 minutes, the span /stats counts as alive: a worker writes workers.last_seen_at

@@ -44,17 +44,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from engine_eval import distances
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from engine_eval import distances
-
 from engine.images import open_image, save_image
-from engine.quality import PRESET_NAMES, params_from_options
-from engine.transfer import TransferParams, stylize, use_bf16
-from engine.vgg import VGG19Features, load_vgg19, resolve_device
+from engine.style.quality import PRESET_NAMES, params_from_options
+from engine.style.transfer import TransferParams, stylize, use_bf16
+from engine.style.vgg import VGG19Features, load_vgg19, resolve_device
 
 logger = logging.getLogger("bench_engine")
 

@@ -4,7 +4,7 @@ job waits before an idle worker takes it.
     python bench/bench_queue.py                              # SQLite, and PostgreSQL if found
     python bench/bench_queue.py --postgres postgresql+psycopg://user@host:5432/postgres
 
-Each worker is a separate process running the real worker loop (``engine.worker.Worker``:
+Each worker is a separate process running the real worker loop (``engine.jobs.worker.Worker``:
 reclaim, claim, read the pictures, store the result, complete) with a job function that does
 nothing, so the numbers are the queue's cost alone. For N = 1, 2, 4 workers:
 
@@ -40,13 +40,11 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine import queue
-from engine.db import make_engine, make_sessionmaker, upgrade
-from engine.models import Job, User
-from engine.settings import EngineSettings
-from engine.worker import JobInput, JobResult, Progress, Worker
+from engine.jobs import queue
+from engine.jobs.db import make_engine, make_sessionmaker, upgrade
+from engine.jobs.models import Job, User
+from engine.jobs.settings import EngineSettings
+from engine.jobs.worker import JobInput, JobResult, Progress, Worker
 
 OUT = Path(__file__).resolve().parent / "out" / "queue.md"
 RESULT = JobResult(data=b"empty result", mime="image/jpeg", width=1, height=1)

@@ -20,9 +20,9 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from engine.losses import gram_matrix
-from engine.transfer import CONTENT_LAYER, STYLE_LAYERS
-from engine.vgg import VGG19Features
+from engine.style.losses import gram_matrix
+from engine.style.transfer import CONTENT_LAYER, STYLE_LAYERS
+from engine.style.vgg import VGG19Features
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     redact_token_everywhere(settings.token)
 
-    from engine.db import upgrade
+    from engine.jobs.db import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -25,7 +25,7 @@ from telegram.ext import (
     filters,
 )
 
-from engine.db import make_engine, make_sessionmaker
+from engine.jobs.db import make_engine, make_sessionmaker
 
 from .context import BotData, Context
 from .delivery import Delivery

@@ -22,8 +22,8 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
-from engine import queue
-from engine.models import Image, JobState, User
+from engine.jobs import queue
+from engine.jobs.models import Image, JobState, User
 
 from . import keyboards
 from .ratelimit import Priority

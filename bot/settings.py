@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.settings import SettingsError, default_database_url, read_int, read_number
+from engine.jobs.settings import SettingsError, default_database_url, read_int, read_number
 
 __all__ = ["BotSettings", "SettingsError"]
 

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import queue
-from engine.models import ChatSession, Image, Job, User, utcnow
+from engine.jobs import queue
+from engine.jobs.models import ChatSession, Image, Job, User, utcnow
 
 from .callback_data import SETTING_VALUES
 from .texts import LANGUAGES
@@ -269,7 +269,7 @@ def submit_job(
     max_attempts: int,
     uses_waiting: bool = False,
 ) -> tuple[int, int | None]:
-    """Queue a job (raises engine.queue.QueueFull past a limit); its id and place in line.
+    """Queue a job (raises engine.jobs.queue.QueueFull past a limit); its id and place in line.
 
     ``uses_waiting``: the job is made of the photo waiting for a style, which it uses up;
     ``content_sha`` None: that photo is read here too (NothingWaiting if there is none), which

@@ -54,16 +54,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import make_url
+
+from engine.jobs.models import Job, Worker
+from tests.support.bot_harness import make_presets, photo, small_settings
+from tests.support.fake_telegram import ChatMessage, FakeTelegram, Person
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "tests" / "bot"))
-
-from bot_harness import make_presets, photo, small_settings  # noqa: E402
-from fake_telegram import ChatMessage, FakeTelegram, Person  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-from engine.models import Job, Worker  # noqa: E402
 
 SECTION = "## Load (issue #5)"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from engine import queue
+from engine.jobs import queue
 
 from ..context import Context
 from .common import reply, who

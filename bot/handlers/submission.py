@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 
-from engine.queue import QueueFull
+from engine.jobs.queue import QueueFull
 
 from .. import keyboards
 from ..context import Context

@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from engine import queue
+from engine.jobs import queue
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another's lock b
 
 # alembic.ini and migrations/ sit at the repository root, beside the package (an editable
 # install, `pip install -e .`, runs from the checkout).
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ALEMBIC_INI = REPO_ROOT / "alembic.ini"
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
@@ -181,7 +181,7 @@ def _print_stats(engine: Engine) -> None:
 
 def main(argv: list[str], *, prog: str, command: str) -> int:
     """``python -m engine migrate`` and ``python -m engine stats``."""
-    from engine.settings import EngineSettings, SettingsError
+    from engine.jobs.settings import EngineSettings, SettingsError
 
     descriptions = {
         "migrate": "Upgrade the database schema (DATABASE_URL) to the newest version.",

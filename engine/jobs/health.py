@@ -18,10 +18,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
-from engine.db import make_engine
-from engine.models import Worker, utcnow
-from engine.queue import WORKER_LIVE_SECONDS
-from engine.settings import EngineSettings, SettingsError
+from engine.jobs.db import make_engine
+from engine.jobs.models import Worker, utcnow
+from engine.jobs.queue import WORKER_LIVE_SECONDS
+from engine.jobs.settings import EngineSettings, SettingsError
 
 
 @dataclass(frozen=True)

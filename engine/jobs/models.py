@@ -116,7 +116,7 @@ class Job(Base):
         Index("ix_jobs_state_priority_created", "state", "priority", "created_at"),
         # Per-person limits and fairness count a person's open jobs.
         Index("ix_jobs_user_state", "user_id", "state"),
-        # Fairness counts each waiting person's recent starts at every claim (engine.queue).
+        # Fairness counts each waiting person's recent starts at every claim (engine.jobs.queue).
         Index("ix_jobs_user_started", "user_id", "started_at"),
         # The bot's delivery loop looks for finished, undelivered jobs.
         Index("ix_jobs_delivered_state", "delivered_at", "state"),
@@ -131,7 +131,7 @@ class Job(Base):
     # Inputs: images by hash, and the parameters the worker turns into TransferParams.
     content_sha: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
     styles: Mapped[list[Any]] = mapped_column(JSON)  # [{"sha256": str, "weight": float}, ...]
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # see engine.queue.JobParams
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # see engine.jobs.queue.JobParams
 
     # Leasing: who runs it, until when, and how often it has been tried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,7 +15,7 @@ and that difference lives here and nowhere else:
 - PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks the next job, skipping jobs other
   workers are claiming at this moment, then an ``UPDATE`` takes it.
 - SQLite ignores ``FOR UPDATE``; one conditional ``UPDATE ... WHERE id = (SELECT ...) AND
-  state = 'queued' RETURNING`` picks and takes it in one statement, and ``engine.db`` starts
+  state = 'queued' RETURNING`` picks and takes it in one statement, and ``engine.jobs.db`` starts
   every transaction with ``BEGIN IMMEDIATE``, so writers take turns.
 
 Attempts count claims: ``claim`` adds one, ``release`` (a clean shutdown) gives it back, so a
@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from engine.models import (
+from engine.jobs.models import (
     FINISHED_STATES,
     ChatSession,
     Image,

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import queue
-from engine.db import LOG_FORMAT, SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
-from engine.settings import EngineSettings, SettingsError
+from engine.jobs import queue
+from engine.jobs.db import LOG_FORMAT, SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+from engine.jobs.settings import EngineSettings, SettingsError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
 
-    from engine.vgg import VGG19Features
+    from engine.style.vgg import VGG19Features
 
 logger = logging.getLogger(__name__)
 
@@ -80,10 +80,10 @@ RunJob = Callable[[JobInput, Progress], JobResult]
 
 
 class StyleTransfer:
-    """The real engine: VGG-19 loaded once, then one :func:`engine.transfer.stylize` per job."""
+    """The real engine: VGG-19 loaded once, then one ``stylize`` per job."""
 
     def __init__(self, device: str, *, weights_path: str | Path | None = None) -> None:
-        from engine.vgg import load_vgg19, resolve_device
+        from engine.style.vgg import load_vgg19, resolve_device
 
         self.device = resolve_device(device)
         self.model: VGG19Features = load_vgg19(self.device, weights_path=weights_path)
@@ -96,7 +96,8 @@ class StyleTransfer:
         return str(self.device)
 
     def __call__(self, job: JobInput, progress: Progress) -> JobResult:
-        from engine import images, quality, transfer
+        from engine import images
+        from engine.style import quality, transfer
 
         try:
             content = images.open_image(job.content)
@@ -126,7 +127,7 @@ class StyleTransfer:
     ) -> PILImage.Image:
         import torch
 
-        from engine import transfer
+        from engine.style import transfer
 
         size = min(params.size, max(content.size))
         while True:
@@ -420,7 +421,7 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     try:
-        from engine.vgg import WeightsError
+        from engine.style.vgg import WeightsError
 
         try:
             run_job = StyleTransfer(

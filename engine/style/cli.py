@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from engine.images import ImageError, open_image, save_image
-from engine.settings import EngineSettings, SettingsError
+from engine.jobs.settings import EngineSettings, SettingsError
 
 if TYPE_CHECKING:
-    from engine.transfer import Progress
+    from engine.style.transfer import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    from engine.quality import PRESET_NAMES
+    from engine.style.quality import PRESET_NAMES
 
     parser = _Parser(
         prog=prog,
@@ -140,9 +140,9 @@ def _run(argv: list[str], prog: str) -> int:
 
     # torch loads only once the input is known to be good: mistakes are reported at once.
 
-    from engine.quality import params_from_options
-    from engine.transfer import stylize
-    from engine.vgg import WeightsError, load_vgg19, resolve_device
+    from engine.style.quality import params_from_options
+    from engine.style.transfer import stylize
+    from engine.style.vgg import WeightsError, load_vgg19, resolve_device
 
     try:
         device = resolve_device(args.device or settings.device)

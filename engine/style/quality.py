@@ -3,7 +3,7 @@
 A 2-core CPU and an H100 differ by two orders of magnitude, so each preset has one schedule
 per kind of device. The time each costs is measured in docs/BENCHMARKS.md. User options
 (from the bot's job parameters or the command line) are validated here, with messages a
-person can act on, and turned into :class:`~engine.transfer.TransferParams`.
+person can act on, and turned into :class:`~engine.style.transfer.TransferParams`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.transfer import TransferParams
-from engine.vgg import resolve_device
+from engine.style.transfer import TransferParams
+from engine.style.vgg import resolve_device
 
 PRESET_NAMES = ("fast", "balanced", "high")
 

@@ -34,9 +34,9 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
-from engine import color
-from engine.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram_matrix
-from engine.vgg import VGG19Features
+from engine.style import color
+from engine.style.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram_matrix
+from engine.style.vgg import VGG19Features
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from bot_harness import BotProcess, make_presets
-from fake_telegram import FakeTelegram
+
+from tests.support.bot_harness import BotProcess, make_presets
+from tests.support.fake_telegram import FakeTelegram
 
 
 @pytest.fixture

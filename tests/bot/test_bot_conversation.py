@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from bot_harness import BotProcess, make_presets, photo
-from fake_telegram import FakeTelegram, Person, draw_image
 from sqlalchemy import create_engine, select
 
-from engine.models import Job
+from engine.jobs.models import Job
+from tests.support.bot_harness import BotProcess, make_presets, photo
+from tests.support.fake_telegram import FakeTelegram, Person, draw_image
 
 pytestmark = pytest.mark.slow
 

@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_telegram import FakeTelegram, Person
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import app as bot_app
 from bot.settings import BotSettings
 from bot.store import ensure_person
-from engine import queue
-from engine.db import make_engine, make_sessionmaker, upgrade
+from engine.jobs import queue
+from engine.jobs.db import make_engine, make_sessionmaker, upgrade
+from tests.support.fake_telegram import FakeTelegram, Person
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -89,7 +89,7 @@ def finish(
 
 
 def delivered(maker: sessionmaker[Session], job_id: int) -> bool:
-    from engine.models import Job
+    from engine.jobs.models import Job
 
     with maker() as s:
         job = s.get(Job, job_id)
@@ -165,7 +165,7 @@ def test_engine_sessionmaker_is_what_the_bot_uses(tmp_path: Path) -> None:
 def jobs_of(maker: sessionmaker[Session], person: Person) -> list[Any]:
     from sqlalchemy import select
 
-    from engine.models import Job
+    from engine.jobs.models import Job
 
     with maker() as s:
         return list(s.scalars(select(Job).where(Job.user_id == person.id).order_by(Job.id)))
@@ -231,7 +231,7 @@ async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> Non
     from datetime import timedelta
 
     from bot.delivery import PRUNE_EVERY_SECONDS, Delivery
-    from engine.models import Job, utcnow
+    from engine.jobs.models import Job, utcnow
 
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     upgrade(url)

@@ -11,8 +11,9 @@ import itertools
 import sys
 
 import pytest
-from bot_harness import REPO, BotProcess, photo, small_settings
-from fake_telegram import FakeTelegram, Person, draw_image
+
+from tests.support.bot_harness import REPO, BotProcess, photo, small_settings
+from tests.support.fake_telegram import FakeTelegram, Person, draw_image
 
 pytestmark = pytest.mark.slow
 

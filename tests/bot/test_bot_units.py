@@ -149,7 +149,7 @@ def test_importing_the_bot_does_not_import_torch() -> None:
 
 
 def test_quality_names_match_the_engine() -> None:
-    quality = pytest.importorskip("engine.quality")
+    quality = pytest.importorskip("engine.style.quality")
     assert cd.SETTING_VALUES["quality"] == quality.PRESET_NAMES
 
 

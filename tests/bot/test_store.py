@@ -21,8 +21,8 @@ from bot.store import (
     take_picture,
     waiting_content,
 )
-from engine.models import Job, User
-from engine.queue import QueueFull
+from engine.jobs.models import Job, User
+from engine.jobs.queue import QueueFull
 
 Maker = sessionmaker[Session]
 ALICE = 7001

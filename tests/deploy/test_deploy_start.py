@@ -21,15 +21,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pgserver
 import pytest
 import yaml
 from deploy_parsing import COMPOSE, ENV_EXAMPLE, REPO, interpolate, read_env_file
-from fake_telegram import FakeTelegram
 
-from engine import queue
-from engine.db import make_engine, make_sessionmaker
-from engine.models import utcnow
+from engine.jobs import queue
+from engine.jobs.db import make_engine, make_sessionmaker
+from engine.jobs.models import utcnow
+from tests.support import pgserver
+from tests.support.fake_telegram import FakeTelegram
 
 NO_TORCH = Path(__file__).resolve().parent / "no_torch"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

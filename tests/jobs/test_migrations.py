@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from engine.db import (
+from engine.jobs.db import (
     SchemaOutOfDate,
     check_schema,
     current_revision,
@@ -21,7 +21,7 @@ from engine.db import (
     make_engine,
     upgrade,
 )
-from engine.models import Base
+from engine.jobs.models import Base
 
 TABLES = {"users", "chat_sessions", "images", "jobs", "workers"}
 

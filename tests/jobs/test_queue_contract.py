@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import queue
-from engine.models import ChatSession, Image, Job, JobState, utcnow
+from engine.jobs import queue
+from engine.jobs.models import ChatSession, Image, Job, JobState, utcnow
 
 Maker = sessionmaker[Session]
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
@@ -60,7 +60,7 @@ def run_all(maker: Maker, worker: str = "w1") -> list[int]:
 
 def test_importing_the_queue_loads_neither_torch_nor_telegram() -> None:
     code = (
-        "import sys, engine.queue, engine.db, engine.models; "
+        "import sys, engine.jobs.queue, engine.jobs.db, engine.jobs.models; "
         "heavy = {'torch', 'telegram'} & set(sys.modules); "
         "assert not heavy, heavy"
     )

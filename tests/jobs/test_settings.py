@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import EngineSettings, SettingsError
+from engine.jobs.settings import EngineSettings, SettingsError
 
 
 def test_defaults_and_overrides() -> None:

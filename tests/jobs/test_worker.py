@@ -15,11 +15,11 @@ import pytest
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import queue
-from engine.models import Job
-from engine.models import Worker as WorkerRow
-from engine.settings import EngineSettings
-from engine.worker import BadJob, JobInput, JobResult, Progress, RunJob, Stopped, Worker
+from engine.jobs import queue
+from engine.jobs.models import Job
+from engine.jobs.models import Worker as WorkerRow
+from engine.jobs.settings import EngineSettings
+from engine.jobs.worker import BadJob, JobInput, JobResult, Progress, RunJob, Stopped, Worker
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -240,7 +240,7 @@ def test_the_real_engine_paints_a_tiny_picture(
     maker: Maker, people: list[int], tmp_path: Path
 ) -> None:
     pytest.importorskip("torch")
-    from engine.worker import StyleTransfer
+    from engine.jobs.worker import StyleTransfer
 
     with maker.begin() as s:
         content = queue.put_image(s, _drawn(80, 64, 1), mime="image/png", width=80, height=64)
@@ -290,7 +290,7 @@ class _OutOfGpuMemoryAbove:
 
 
 def _engine_without_a_model() -> object:
-    from engine.worker import StyleTransfer
+    from engine.jobs.worker import StyleTransfer
 
     engine = object.__new__(StyleTransfer)  # the fake stylize never touches the model
     engine.device = "cpu"  # type: ignore[attr-defined]
@@ -308,7 +308,7 @@ def _engine_without_a_model() -> object:
 def test_running_out_of_gpu_memory_retries_smaller_then_gives_a_reason(
     monkeypatch: pytest.MonkeyPatch, limit: int, tried: list[int], outcome: str
 ) -> None:
-    from engine import quality, transfer
+    from engine.style import quality, transfer
 
     fake = _OutOfGpuMemoryAbove(limit)
     monkeypatch.setattr(transfer, "stylize", fake)

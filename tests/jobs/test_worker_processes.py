@@ -25,9 +25,9 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import queue
-from engine.models import Job, User
-from engine.models import Worker as WorkerRow
+from engine.jobs import queue
+from engine.jobs.models import Job, User
+from engine.jobs.models import Worker as WorkerRow
 
 Maker = sessionmaker[Session]
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -12,13 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_telegram import FakeTelegram, Person
+
+from bench.load.__main__ import Config, Outcome, Sent, check_chats, reading
+from tests.support.fake_telegram import FakeTelegram, Person
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.load.__main__ import Config, Outcome, Sent, check_chats, reading  # noqa: E402
 
 
 def result(tg: FakeTelegram, person: Person, job_id: int, *, kind: str = "photo") -> None:

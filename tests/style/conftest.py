@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 @pytest.fixture(scope="session")
 def vgg():  # type: ignore[no-untyped-def]
     """The real VGG-19 on the CPU, loaded once for the whole run."""
-    from engine.vgg import load_vgg19
+    from engine.style.vgg import load_vgg19
 
     return load_vgg19("cpu")
 

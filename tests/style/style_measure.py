@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from engine.losses import gram_matrix
-from engine.transfer import STYLE_LAYERS, style_size
-from engine.vgg import VGG19Features
+from engine.style.losses import gram_matrix
+from engine.style.transfer import STYLE_LAYERS, style_size
+from engine.style.vgg import VGG19Features
 
 
 def as_tensor(image: Image.Image) -> torch.Tensor:

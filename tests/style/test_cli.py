@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from engine import cli
+from engine.style import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ import torch
 from PIL import Image
 from style_measure import as_tensor, style_distance
 
-from engine.quality import params_from_options
-from engine.transfer import CONTENT_LAYER, STYLE_LAYERS, TransferParams, stylize
-from engine.vgg import VGG19Features, load_vgg19
+from engine.style.quality import params_from_options
+from engine.style.transfer import CONTENT_LAYER, STYLE_LAYERS, TransferParams, stylize
+from engine.style.vgg import VGG19Features, load_vgg19
 
 pytestmark = [
     pytest.mark.gpu,
@@ -76,7 +76,7 @@ def test_running_out_of_gpu_memory_really_retries_smaller(
     gpu_memory_limited_to: Callable[[int], None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from engine.worker import StyleTransfer
+    from engine.jobs.worker import StyleTransfer
 
     engine = object.__new__(StyleTransfer)  # the worker's engine around the loaded network
     engine.device = "cuda"  # type: ignore[attr-defined]
@@ -88,7 +88,7 @@ def test_running_out_of_gpu_memory_really_retries_smaller(
     # The network's weights and 600 MiB more: a 2048 px picture needs several GiB, so the
     # first try runs out of memory for real; a few times smaller fits.
     gpu_memory_limited_to(torch.cuda.memory_allocated() + 600 * 2**20)
-    with caplog.at_level(logging.WARNING, logger="engine.worker"):
+    with caplog.at_level(logging.WARNING, logger="engine.jobs.worker"):
         picture = engine._stylize(photo, [painting], params, [1.0], lambda p: True)  # type: ignore[attr-defined]
     assert "out of GPU memory at 2048 px" in caplog.text
     assert 128 <= picture.width < 2048

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram_matrix
+from engine.style.losses import ContentLoss, StyleLoss, TotalVariationLoss, gram_matrix
 
 
 def test_gram_matrix_of_a_known_tensor() -> None:

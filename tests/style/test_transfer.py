@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 from style_measure import as_tensor, style_distance
 
-from engine import color, transfer
-from engine.transfer import (
+from engine.style import color, transfer
+from engine.style.transfer import (
     Cancelled,
     Progress,
     TransferParams,
@@ -22,7 +22,7 @@ from engine.transfer import (
     stylize,
     use_bf16,
 )
-from engine.vgg import VGG19Features
+from engine.style.vgg import VGG19Features
 
 TINY = TransferParams(size=48, scales=2, steps=(6, 4), seed=0)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine.vgg import (
+from engine.style.vgg import (
     CONV_SHAPES,
     LAYER_NAMES,
     VGG19Features,

@@ -8,8 +8,9 @@ import signal
 import sys
 from pathlib import Path
 
-from fake_telegram import FakeTelegram, Person
 from PIL import Image, ImageDraw
+
+from .fake_telegram import FakeTelegram, Person
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -124,8 +125,8 @@ class BotProcess:
 
 def small_settings(database_url: str, person: Person, *, size: int = 64) -> None:
     """Give a person tiny, fast pictures (the settings menu offers 256 px and up)."""
-    from engine.db import make_engine, make_sessionmaker, upgrade
-    from engine.models import User
+    from engine.jobs.db import make_engine, make_sessionmaker, upgrade
+    from engine.jobs.models import User
 
     upgrade(database_url)
     engine = make_engine(database_url)
