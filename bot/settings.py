@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.jobs.settings import SettingsError, default_database_url, read_int, read_number
+from engine.env import SettingsError, read_int, read_number
+from engine.jobs.settings import default_database_url
 
 __all__ = ["BotSettings", "SettingsError"]
 

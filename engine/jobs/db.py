@@ -181,7 +181,8 @@ def _print_stats(engine: Engine) -> None:
 
 def main(argv: list[str], *, prog: str, command: str) -> int:
     """``python -m engine migrate`` and ``python -m engine stats``."""
-    from engine.jobs.settings import EngineSettings, SettingsError
+    from engine.env import SettingsError
+    from engine.jobs.settings import EngineSettings
 
     descriptions = {
         "migrate": "Upgrade the database schema (DATABASE_URL) to the newest version.",

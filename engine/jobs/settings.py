@@ -1,4 +1,7 @@
-"""Engine settings, read once from the environment at start-up and passed down."""
+"""The job system's settings, read once from the environment at start-up and passed down.
+
+The style engine reads its own (the device, the weights: ``engine.style.settings``).
+"""
 
 from __future__ import annotations
 
@@ -7,55 +10,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+from engine.env import SettingsError, read_int, read_number
 
 
 def default_database_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'stylebot.db').resolve()}"
 
 
-def read_number(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    """``env[name]`` as a number of at least ``minimum``; unset or blank gives ``default``."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
-    return value
-
-
-def read_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
-    """``env[name]`` as a whole number of at least ``minimum``; unset or blank gives ``default``."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class EngineSettings:
-    """Everything the queue and the worker need to know about their environment."""
+    """Everything the queue and the worker loop need to know about their environment."""
 
     data_dir: Path
     database_url: str
-    device: str = "auto"  # "auto" picks CUDA when present, else the CPU
     lease_seconds: float = 60.0  # a running job whose lease passes is handed to another worker
     heartbeat_seconds: float = 10.0  # how often a busy worker extends its lease
     progress_seconds: float = 2.0  # progress is written at most this often
     poll_seconds: float = 0.5  # an idle worker looks for work this often
-    weights_path: Path | None = None  # optional full-precision VGG-19 weights (safetensors/.pt)
     # A worker on the CPU lowers its own priority by this much (0-19, see nice(1)), so that
     # the bot beside it on the same machine stays quick to answer while the cores are busy.
     cpu_nice: int = 10
@@ -64,16 +35,13 @@ class EngineSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("DATA_DIR") or "data")
-        weights = env.get("VGG_WEIGHTS")
         settings = cls(
             data_dir=data_dir,
             database_url=env.get("DATABASE_URL") or default_database_url(data_dir),
-            device=env.get("ENGINE_DEVICE") or "auto",
             lease_seconds=read_number(env, "JOB_LEASE_SECONDS", 60.0, minimum=5),
             heartbeat_seconds=read_number(env, "JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1),
             progress_seconds=read_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
             poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 0.5, minimum=0.01),
-            weights_path=Path(weights) if weights else None,
             cpu_nice=read_int(env, "WORKER_CPU_NICE", 10, minimum=0),
         )
         if settings.cpu_nice > 19:

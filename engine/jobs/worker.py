@@ -32,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.env import SettingsError
 from engine.jobs import queue
 from engine.jobs.db import LOG_FORMAT, SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
-from engine.jobs.settings import EngineSettings, SettingsError
+from engine.jobs.settings import EngineSettings
+from engine.style.settings import StyleSettings
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -396,6 +398,7 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
 
     try:
         settings = EngineSettings.from_env()
+        style = StyleSettings.from_env()
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -424,9 +427,7 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
         from engine.style.vgg import WeightsError
 
         try:
-            run_job = StyleTransfer(
-                args.device or settings.device, weights_path=settings.weights_path
-            )
+            run_job = StyleTransfer(args.device or style.device, weights_path=style.weights_path)
         except (ValueError, RuntimeError, WeightsError) as e:
             print(f"error: cannot start the engine: {e}", file=sys.stderr)
             return 2

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from engine.images import ImageError, open_image, save_image
-from engine.jobs.settings import EngineSettings, SettingsError
+from engine.style.settings import StyleSettings
 
 if TYPE_CHECKING:
     from engine.style.transfer import Progress
@@ -128,10 +128,7 @@ def _run(argv: list[str], prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _check_args(args)
-    try:
-        settings = EngineSettings.from_env()
-    except SettingsError as e:
-        raise UsageError(str(e)) from None
+    settings = StyleSettings.from_env()
     try:
         content = open_image(args.content)
         styles = [open_image(path) for path in args.styles]

@@ -1,4 +1,5 @@
-"""The engine's settings come from the environment; a bad value stops start-up with its name."""
+"""The engine's settings (the job system's and the style engine's) come from the environment;
+a bad value stops start-up with its name."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs.settings import EngineSettings, SettingsError
+from engine.env import SettingsError
+from engine.jobs.settings import EngineSettings
+from engine.style.settings import StyleSettings
 
 
 def test_defaults_and_overrides() -> None:
     default = EngineSettings.from_env({})
     assert default.database_url == f"sqlite:///{Path('data/stylebot.db').resolve()}"
-    assert (default.device, default.lease_seconds, default.poll_seconds) == ("auto", 60.0, 0.5)
+    assert (default.lease_seconds, default.poll_seconds) == (60.0, 0.5)
     assert default.cpu_nice == 10
     # compose passes unset variables as empty strings: they mean "the default".
     assert EngineSettings.from_env({"JOB_LEASE_SECONDS": "", "ENGINE_DEVICE": ""}) == default
@@ -20,14 +23,16 @@ def test_defaults_and_overrides() -> None:
     custom = EngineSettings.from_env(
         {
             "DATA_DIR": "/srv/stylebot",
-            "ENGINE_DEVICE": "cuda:1",
             "JOB_LEASE_SECONDS": "120",
-            "VGG_WEIGHTS": "/weights/vgg19.safetensors",
         }
     )
     assert custom.database_url == "sqlite:////srv/stylebot/stylebot.db"
-    assert (custom.device, custom.lease_seconds) == ("cuda:1", 120.0)
-    assert custom.weights_path == Path("/weights/vgg19.safetensors")
+    assert custom.lease_seconds == 120.0
+    style = StyleSettings.from_env(
+        {"ENGINE_DEVICE": "cuda:1", "VGG_WEIGHTS": "/weights/vgg19.safetensors"}
+    )
+    assert style == StyleSettings(device="cuda:1", weights_path=Path("/weights/vgg19.safetensors"))
+    assert StyleSettings.from_env({"ENGINE_DEVICE": "", "VGG_WEIGHTS": ""}) == StyleSettings()
 
 
 @pytest.mark.parametrize(
