@@ -40,7 +40,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
-from engine.jobs import queue
+from engine.jobs import blobs, queue
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
 from engine.jobs.models import Job, User
 from engine.jobs.settings import EngineSettings
@@ -124,7 +124,7 @@ def measure(url: str, label: str, n: int, *, jobs: int, probes: int, poll: float
         s.execute(text("DELETE FROM users"))
         s.add_all(User(id=1 + i) for i in range(PEOPLE))
         s.flush()
-        picture = queue.put_image(s, b"tiny", mime="image/jpeg", width=1, height=1)
+        picture = blobs.put_image(s, b"tiny", mime="image/jpeg", width=1, height=1)
 
     context = mp.get_context("spawn")
     go, stop = context.Event(), context.Event()

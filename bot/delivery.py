@@ -22,7 +22,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
-from engine.jobs import queue
+from engine.jobs import prune, queue
 from engine.jobs.models import Image, JobState, User
 
 from . import keyboards
@@ -265,7 +265,7 @@ class Delivery:
             return
         self._pruned_at = now
         older_than = timedelta(days=self.settings.keep_days)
-        await in_transaction(self.maker, queue.prune, older_than=older_than)
+        await in_transaction(self.maker, prune.prune, older_than=older_than)
 
     async def tick(self) -> None:
         """Answer every finished job, then refresh status messages that are due."""

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.jobs import queue
+from engine.jobs import blobs, queue
 from engine.jobs.models import ChatSession, Image, Job, User, utcnow
 
 from .callback_data import SETTING_VALUES
@@ -194,7 +194,7 @@ def take_picture(
     costs the bot as few trips to the database as possible.
     """
     _user(s, user_id)
-    sha = queue.put_image(s, data, mime=mime, width=width, height=height)
+    sha = blobs.put_image(s, data, mime=mime, width=width, height=height)
     chat = s.get(ChatSession, user_id)
     waiting = _waiting(chat)
     if waiting is None:
@@ -308,11 +308,11 @@ def submit_job(
 
 def put_image(s: Session, *, data: bytes, mime: str, width: int, height: int) -> str:
     """Store image bytes (once per content); their sha256."""
-    return queue.put_image(s, data, mime=mime, width=width, height=height)
+    return blobs.put_image(s, data, mime=mime, width=width, height=height)
 
 
 def get_image(s: Session, *, sha: str) -> bytes:
-    return queue.get_image(s, sha)
+    return blobs.get_image(s, sha)
 
 
 def image_size(s: Session, *, sha: str) -> tuple[int, int] | None:

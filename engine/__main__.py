@@ -15,9 +15,9 @@ COMMANDS = {
         "stylize one picture from the command line, with a progress bar",
     ),
     "work": ("engine.jobs.worker", "run a worker that takes jobs from the queue"),
-    "migrate": ("engine.jobs.db", "upgrade the database schema to the newest version"),
-    "stats": ("engine.jobs.db", "print queue statistics"),
-    "prune": ("engine.jobs.db", "delete answered jobs and unused pictures older than --days"),
+    "migrate": ("engine.jobs.commands", "upgrade the database schema to the newest version"),
+    "stats": ("engine.jobs.commands", "print queue statistics"),
+    "prune": ("engine.jobs.commands", "delete answered jobs and unused pictures older than --days"),
 }
 
 

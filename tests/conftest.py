@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.jobs import queue
+from engine.jobs import blobs
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
 from engine.jobs.models import User
 from tests.support import pgserver
@@ -111,4 +111,4 @@ def people(maker: sessionmaker[Session]) -> list[int]:
 def picture(maker: sessionmaker[Session]) -> str:
     """A stored image's sha256 (the queue tests never decode it)."""
     with maker.begin() as s:
-        return queue.put_image(s, b"not really a jpeg", mime="image/jpeg", width=8, height=8)
+        return blobs.put_image(s, b"not really a jpeg", mime="image/jpeg", width=8, height=8)

@@ -1,19 +1,15 @@
 """Database connections and the schema's version: engines, sessions, Alembic upgrades.
 
-``python -m engine migrate`` upgrades the schema to the newest revision and ``python -m engine
-stats`` prints the queue's numbers. Services call :func:`upgrade` (the bot) or
+Services call :func:`upgrade` (the bot, and ``python -m engine migrate``) or
 :func:`check_schema` (the worker, which refuses to run on an old schema) at start-up; nothing
 here calls ``create_all``: the schema changes only through ``migrations/``.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +21,6 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
-
-from engine.jobs import queue
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +48,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(normalise_url(url)).get_backend_name() == "sqlite"
+def dialect_of(s: Session) -> str:
+    """The database a session talks to ("sqlite" or "postgresql"): where the queue's
+    statements differ between the two, they ask this."""
+    return s.get_bind().dialect.name
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -135,15 +131,6 @@ def upgrade(url: str | Engine, *, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
-def downgrade(url: str | Engine, *, revision: str) -> None:
-    with _connected(url) as connection:
-        command.downgrade(alembic_config(connection), revision)
-
-
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
@@ -171,68 +158,3 @@ def check_schema(engine: Engine) -> None:
         f"the database at {where} is at revision {current}, this code needs {head}: "
         f"run `{MIGRATE_HINT}`"
     )
-
-
-def _print_stats(engine: Engine) -> None:
-    with make_sessionmaker(engine).begin() as s:
-        numbers = queue.stats(s)
-    print(queue.format_stats(numbers))
-
-
-def main(argv: list[str], *, prog: str, command: str) -> int:
-    """``python -m engine migrate`` and ``python -m engine stats``."""
-    from engine.env import SettingsError
-    from engine.jobs.settings import EngineSettings
-
-    descriptions = {
-        "migrate": "Upgrade the database schema (DATABASE_URL) to the newest version.",
-        "stats": "Print the queue's numbers: waiting, running, finished in the last hour.",
-        "prune": "Delete answered jobs, old workers and unused pictures older than --days "
-        "(the bot does this once a day by itself, after KEEP_DAYS).",
-    }
-    parser = argparse.ArgumentParser(prog=prog, description=descriptions[command])
-    parser.add_argument(
-        "--database-url", help="default: DATABASE_URL, else a SQLite file in DATA_DIR"
-    )
-    if command == "prune":
-        parser.add_argument(
-            "--days", type=float, required=True, help="keep what is younger than this"
-        )
-    args = parser.parse_args(argv)
-    level = logging.INFO if command == "migrate" else logging.WARNING
-    logging.basicConfig(level=level, format=LOG_FORMAT)
-    try:
-        settings = EngineSettings.from_env()
-    except SettingsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    url = args.database_url or settings.database_url
-    engine = make_engine(url)
-    where = engine.url.render_as_string(hide_password=True)
-    try:
-        if command == "migrate":
-            before = current_revision(engine)
-            upgrade(engine)
-            after = current_revision(engine)
-            if before == after:
-                print(f"{where}: already at the newest schema ({after})")
-            else:
-                print(f"{where}: upgraded the schema from {before or 'nothing'} to {after}")
-            return 0
-        try:
-            check_schema(engine)
-        except SchemaOutOfDate as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        if command == "prune":
-            with make_sessionmaker(engine).begin() as s:
-                pruned = queue.prune(s, older_than=timedelta(days=args.days))
-            print(
-                f"{where}: deleted {pruned.jobs} answered jobs, {pruned.images} pictures "
-                f"and {pruned.workers} workers older than {args.days:g} days"
-            )
-            return 0
-        _print_stats(engine)
-        return 0
-    finally:
-        engine.dispose()

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from engine.env import SettingsError
 from engine.jobs.db import make_engine
 from engine.jobs.models import Worker, utcnow
-from engine.jobs.queue import WORKER_LIVE_SECONDS
+from engine.jobs.registry import WORKER_LIVE_SECONDS
 from engine.jobs.settings import EngineSettings
 
 

@@ -6,6 +6,10 @@ atomically and holds a *lease* on it, which it extends while it works (``heartbe
 job back in the queue, until the job has been tried ``max_attempts`` times; then it fails
 with a reason a person can read. Finished jobs stay *undelivered* until the bot has answered.
 
+This module is the queue itself; beside it in ``engine.jobs``: the pictures a job reads and
+writes (``blobs``), the workers that run jobs (``registry``), the numbers (``stats``) and
+housekeeping (``prune``).
+
 Every function takes a session and leaves the transaction to the caller
 (``with sessionmaker.begin() as s: ...``), so several calls can commit together; the bot calls
 them in a thread (``asyncio.to_thread``). Timestamps are naive UTC from the caller's clock;
@@ -25,12 +29,11 @@ job whose worker died shows one attempt more when it is queued again.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,49 +41,22 @@ from sqlalchemy import (
     Select,
     bindparam,
     case,
-    delete,
     func,
-    insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
-from engine.jobs.models import (
-    FINISHED_STATES,
-    ChatSession,
-    Image,
-    Job,
-    JobState,
-    User,
-    Worker,
-    utcnow,
-)
+from engine.jobs.db import dialect_of
+from engine.jobs.models import FINISHED_STATES, Job, JobState, User, utcnow
 
 logger = logging.getLogger(__name__)
 
-QUEUED, RUNNING = JobState.QUEUED.value, JobState.RUNNING.value
-DONE, FAILED, CANCELLED = JobState.DONE.value, JobState.FAILED.value, JobState.CANCELLED.value
-FINISHED = tuple(state.value for state in FINISHED_STATES)
 
-WORKER_LIVE_SECONDS = 120.0  # a worker not seen for this long counts as gone
 FAIR_SHARE_WINDOW = timedelta(hours=1)  # recent use that pushes a person's next job back
 CLAIM_CANDIDATES = 8  # PostgreSQL: jobs read per round when picking one to lock
 CLAIM_ROUNDS = 3  # ...and rounds before giving up while every candidate is being taken
-
-
-class JobParams(TypedDict, total=False):
-    """The user-facing options a job carries; the worker passes them to params_from_options."""
-
-    preset: str  # "fast" | "balanced" | "high"
-    size: int | None  # long side in pixels; None: the preset's
-    strength: float
-    style_scale: float
-    keep_colors: bool
-    seed: int | None
-    steps: int | None  # total optimiser steps; None: the preset's
 
 
 class QueueFull(Exception):
@@ -106,67 +82,8 @@ class JobControl:
         return not (self.cancel_requested or self.lease_lost)
 
 
-@dataclass(frozen=True)
-class HourCount:
-    hour: datetime  # start of the hour, naive UTC
-    done: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    queued: int
-    running: int
-    live_workers: int
-    submitted_last_hour: int
-    done_last_hour: int
-    failed_last_hour: int
-    cancelled_last_hour: int
-    mean_run_seconds: float | None  # of the jobs done in the last hour
-    oldest_queued_seconds: float | None  # how long the longest-waiting job has waited
-    by_hour: tuple[HourCount, ...]  # the last 24 hours that saw finished jobs, oldest first
-
-
-def _dialect(s: Session) -> str:
-    return s.get_bind().dialect.name
-
-
 def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
-
-
-# -- images ---------------------------------------------------------------------------------
-
-
-def put_image(s: Session, data: bytes, *, mime: str, width: int, height: int) -> str:
-    """Store image bytes once, however often they are sent; their SHA-256 (hex).
-
-    Storing bytes that are already there only moves their ``created_at`` to now, so that
-    :func:`prune` leaves a picture alone while someone is about to use it again.
-    """
-    sha = hashlib.sha256(data).hexdigest()
-    now = utcnow()
-    values = {"sha256": sha, "data": data, "mime": mime, "width": width, "height": height}
-    values["created_at"] = now
-    # An upsert: two people sending the same picture at the same moment must both succeed,
-    # where a check-then-insert would let one of them hit the primary key.
-    dialect = _dialect(s)
-    if dialect in ("postgresql", "sqlite"):
-        upsert = (postgresql if dialect == "postgresql" else sqlite).insert(Image).values(values)
-        s.execute(upsert.on_conflict_do_update(index_elements=["sha256"], set_={"created_at": now}))
-    elif s.get(Image, sha) is None:
-        s.execute(insert(Image).values(values))
-    else:
-        s.execute(update(Image).where(Image.sha256 == sha).values(created_at=now))
-    return sha
-
-
-def get_image(s: Session, sha256: str) -> bytes:
-    """The bytes stored under ``sha256``; KeyError if there are none."""
-    data = s.scalar(select(Image.data).where(Image.sha256 == sha256))
-    if data is None:
-        raise KeyError(f"no image {sha256}")
-    return data
 
 
 # -- submitting and cancelling --------------------------------------------------------------
@@ -210,7 +127,7 @@ def submit(
     job = Job(
         user_id=user_id,
         chat_id=chat_id,
-        state=QUEUED,
+        state=JobState.QUEUED,
         priority=priority,
         content_sha=content_sha,
         styles=[{"sha256": sha, "weight": float(weight)} for sha, weight in styles],
@@ -240,14 +157,14 @@ def _check_limits(
     mine = Job.user_id == user_id
     open_jobs, recent, waiting = s.execute(
         select(
-            func.count().filter(mine, Job.state.in_((QUEUED, RUNNING))),
+            func.count().filter(mine, Job.state.in_((JobState.QUEUED, JobState.RUNNING))),
             func.count().filter(mine, Job.created_at > now - timedelta(hours=1)),
             # Not locked: under a burst the global cap may be passed by a few jobs, which is
             # harmless, and locking the whole queue for it would serialise every submission.
-            func.count().filter(Job.state == QUEUED),
+            func.count().filter(Job.state == JobState.QUEUED),
         )
         .select_from(Job)
-        .where(or_(mine, Job.state == QUEUED))  # each side has its index: no full scan
+        .where(or_(mine, Job.state == JobState.QUEUED))  # each side has its index: no full scan
     ).one()
     if per_user is not None and open_jobs >= per_user:
         raise QueueFull("user_queued", limit=per_user)
@@ -268,8 +185,8 @@ def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None
     # moment, and whichever statement matches the job's state at that moment wins.
     taken = s.execute(
         update(Job)
-        .where(Job.id == job_id, Job.user_id == user_id, Job.state == QUEUED)
-        .values(state=CANCELLED, finished_at=now, eta_seconds=None)
+        .where(Job.id == job_id, Job.user_id == user_id, Job.state == JobState.QUEUED)
+        .values(state=JobState.CANCELLED, finished_at=now, eta_seconds=None)
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount == 1:  # type: ignore[attr-defined]
@@ -277,7 +194,7 @@ def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None
         return True
     flagged = s.execute(
         update(Job)
-        .where(Job.id == job_id, Job.user_id == user_id, Job.state == RUNNING)
+        .where(Job.id == job_id, Job.user_id == user_id, Job.state == JobState.RUNNING)
         .values(cancel_requested=True)
         .execution_options(synchronize_session=False)
     )
@@ -318,7 +235,7 @@ def _queue_order() -> tuple[Select[Any], list[ColumnElement[Any]]]:
             )
             .label("rank"),
         )
-        .where(Job.state == QUEUED)
+        .where(Job.state == JobState.QUEUED)
         .subquery("queued")
     )
     # A correlated count per queued job, on the (user_id, started_at) index: it reads only
@@ -386,7 +303,7 @@ def claim(
     take = (
         update(Job)
         .values(
-            state=RUNNING,
+            state=JobState.RUNNING,
             worker_id=worker_id,
             attempts=Job.attempts + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
@@ -399,7 +316,7 @@ def claim(
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     job: Job | None = None
-    if _dialect(s) == "postgresql":
+    if dialect_of(s) == "postgresql":
         # Two steps, because FOR UPDATE is not allowed beside window functions: read the
         # first few jobs in fair order, then lock the first one that no other worker holds.
         # SKIP LOCKED passes over a job another worker is taking at this moment instead of
@@ -414,7 +331,7 @@ def claim(
             for candidate in candidates:
                 locked = s.scalar(
                     select(Job.id)
-                    .where(Job.id == candidate, Job.state == QUEUED)
+                    .where(Job.id == candidate, Job.state == JobState.QUEUED)
                     .with_for_update(skip_locked=True)
                 )
                 if locked is not None:
@@ -427,7 +344,7 @@ def claim(
         # than a double claim should the subquery ever see a job another writer just took.
         pick_id = base.order_by(*order).limit(1).scalar_subquery()
         job = s.scalars(
-            take.where(Job.id == pick_id, Job.state == QUEUED), _recent(now)
+            take.where(Job.id == pick_id, Job.state == JobState.QUEUED), _recent(now)
         ).one_or_none()
     if job is not None:
         logger.info("job %s claimed by %s (attempt %s)", job.id, worker_id, job.attempts)
@@ -437,7 +354,7 @@ def claim(
 def _ours(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
     # Every write a worker makes is conditional on still holding the job: after its lease
     # ran out the job may belong to someone else, and the late writer must lose.
-    return (Job.id == job_id, Job.worker_id == worker_id, Job.state == RUNNING)
+    return (Job.id == job_id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
 
 
 def heartbeat(
@@ -499,7 +416,7 @@ def complete(
         .where(*_ours(job_id, worker_id))
         .values(
             # A cancel that arrived after the last step still wins: the person said no.
-            state=case((Job.cancel_requested, CANCELLED), else_=DONE),
+            state=case((Job.cancel_requested, JobState.CANCELLED), else_=JobState.DONE),
             result_sha=result_sha,
             run_seconds=run_seconds,
             progress=1.0,
@@ -527,7 +444,7 @@ def _held(s: Session, job_id: int, worker_id: str) -> Job | None:
 
 
 def _requeue(job: Job) -> None:
-    job.state = QUEUED
+    job.state = JobState.QUEUED
     job.worker_id = None
     job.lease_expires_at = None
     job.heartbeat_at = None
@@ -563,14 +480,14 @@ def fail(
     if job is None:
         return None
     if job.cancel_requested:
-        _finish(job, CANCELLED, now)
+        _finish(job, JobState.CANCELLED, now)
     elif retry and job.attempts < job.max_attempts:
         _requeue(job)
         job.error = error  # kept for the logs and /stats; cleared when it succeeds
         logger.warning("job %s attempt %s failed, will retry: %s", job_id, job.attempts, error)
     else:
         reason = error if not retry or job.attempts < 2 else f"{error} (tried {job.attempts} times)"
-        _finish(job, FAILED, now, error=reason)
+        _finish(job, JobState.FAILED, now, error=reason)
         logger.warning("job %s failed: %s", job_id, reason)
     s.flush()
     return job.state
@@ -583,7 +500,7 @@ def release(s: Session, job_id: int, *, worker_id: str, now: datetime | None = N
     if job is None:
         return
     if job.cancel_requested:
-        _finish(job, CANCELLED, now)
+        _finish(job, JobState.CANCELLED, now)
     else:
         _requeue(job)
         job.attempts = max(job.attempts - 1, 0)
@@ -597,7 +514,7 @@ def mark_cancelled(s: Session, job_id: int, *, worker_id: str, now: datetime | N
     job = _held(s, job_id, worker_id)
     if job is None:
         return False
-    _finish(job, CANCELLED, now)
+    _finish(job, JobState.CANCELLED, now)
     s.flush()
     logger.info("job %s cancelled while running", job_id)
     return True
@@ -614,18 +531,18 @@ def reclaim_expired(s: Session, *, now: datetime | None = None) -> int:
     # waiting on the other (SQLite: ignored, writers already take turns).
     expired = s.scalars(
         select(Job)
-        .where(Job.state == RUNNING, Job.lease_expires_at < now)
+        .where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     ).all()
     for job in expired:
         previous = job.worker_id
         if job.cancel_requested:
-            _finish(job, CANCELLED, now)
+            _finish(job, JobState.CANCELLED, now)
         elif job.attempts >= job.max_attempts:
             _finish(
                 job,
-                FAILED,
+                JobState.FAILED,
                 now,
                 error=f"the engine stopped while working on it {_times(job.attempts)}",
             )
@@ -650,7 +567,7 @@ def undelivered(s: Session, *, limit: int = 20) -> list[Job]:
     return list(
         s.scalars(
             select(Job)
-            .where(Job.state.in_(FINISHED), Job.delivered_at.is_(None))
+            .where(Job.state.in_(FINISHED_STATES), Job.delivered_at.is_(None))
             .order_by(Job.finished_at, Job.id)
             .limit(limit)
         )
@@ -663,7 +580,7 @@ def mark_delivered(s: Session, job_id: int, *, now: datetime | None = None) -> b
     # racing to deliver the same job get one True between them.
     result = s.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state.in_(FINISHED), Job.delivered_at.is_(None))
+        .where(Job.id == job_id, Job.state.in_(FINISHED_STATES), Job.delivered_at.is_(None))
         .values(delivered_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
@@ -687,199 +604,7 @@ def active_jobs(s: Session) -> list[Row[Any]]:
                 User.language,
             )
             .outerjoin(User, User.id == Job.user_id)
-            .where(Job.state.in_((QUEUED, RUNNING)))
+            .where(Job.state.in_((JobState.QUEUED, JobState.RUNNING)))
             .order_by(Job.id)
         )
     )
-
-
-# -- workers ----------------------------------------------------------------------------------
-
-
-def register_worker(
-    s: Session,
-    *,
-    worker_id: str,
-    hostname: str,
-    pid: int,
-    device: str,
-    now: datetime | None = None,
-) -> None:
-    """Record a worker at start-up (a restarted worker with the same id starts afresh)."""
-    now = now or utcnow()
-    worker = s.get(Worker, worker_id)
-    if worker is None:
-        worker = Worker(id=worker_id, jobs_done=0)
-        s.add(worker)
-    worker.hostname, worker.pid, worker.device = hostname, pid, device
-    worker.started_at = worker.last_seen_at = now
-    worker.stopped_at = None
-    worker.current_job_id = None
-    s.flush()
-
-
-def worker_seen(
-    s: Session,
-    worker_id: str,
-    *,
-    current_job_id: int | None = None,
-    jobs_done: int | None = None,
-    now: datetime | None = None,
-) -> None:
-    """A worker is alive (and working on ``current_job_id``)."""
-    values: dict[str, Any] = {"last_seen_at": now or utcnow(), "current_job_id": current_job_id}
-    if jobs_done is not None:
-        values["jobs_done"] = jobs_done
-    s.execute(
-        update(Worker)
-        .where(Worker.id == worker_id)
-        .values(values)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def worker_stopped(s: Session, worker_id: str, *, now: datetime | None = None) -> None:
-    now = now or utcnow()
-    s.execute(
-        update(Worker)
-        .where(Worker.id == worker_id)
-        .values(stopped_at=now, last_seen_at=now, current_job_id=None)
-        .execution_options(synchronize_session=False)
-    )
-
-
-# -- housekeeping -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pruned:
-    jobs: int
-    images: int
-    workers: int
-
-
-def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> Pruned:
-    """Forget what nobody needs any more, so that the database does not grow for ever.
-
-    Deleted: jobs that finished and were answered before the cutoff, workers not seen since
-    it, and pictures stored before it that no remaining job or chat session refers to. A job
-    still waiting, running or not yet delivered is never touched, nor anything it uses.
-    """
-    cutoff = (now or utcnow()) - older_than
-    jobs = s.execute(
-        delete(Job)
-        .where(Job.state.in_(FINISHED), Job.delivered_at.is_not(None), Job.finished_at < cutoff)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    workers = s.execute(
-        delete(Worker)
-        .where(Worker.last_seen_at < cutoff)
-        .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    used: set[str | None] = set()
-    for content, styles, result in s.execute(select(Job.content_sha, Job.styles, Job.result_sha)):
-        used.update((content, result), (style["sha256"] for style in styles))
-    for content, style in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
-        used.update((content, style))
-    old = s.scalars(select(Image.sha256).where(Image.created_at < cutoff)).all()
-    doomed = [sha for sha in old if sha not in used]
-    for start in range(0, len(doomed), 500):
-        s.execute(
-            delete(Image)
-            .where(Image.sha256.in_(doomed[start : start + 500]))
-            .execution_options(synchronize_session=False)
-        )
-    if jobs or doomed or workers:
-        logger.info(
-            "pruned %d jobs, %d pictures and %d workers older than %s",
-            jobs,
-            len(doomed),
-            workers,
-            cutoff,
-        )
-    return Pruned(jobs=jobs, images=len(doomed), workers=workers)
-
-
-# -- numbers ----------------------------------------------------------------------------------
-
-
-def _hour_start(s: Session, column: Any) -> Any:
-    if _dialect(s) == "postgresql":
-        return func.date_trunc("hour", column)
-    return func.strftime("%Y-%m-%d %H:00:00", column)
-
-
-def _as_datetime(value: datetime | str) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
-def stats(
-    s: Session, *, now: datetime | None = None, live_seconds: float = WORKER_LIVE_SECONDS
-) -> QueueStats:
-    """The queue in numbers, for /stats and ``python -m engine stats``."""
-    now = now or utcnow()
-    hour_ago = now - timedelta(hours=1)
-
-    def count(*where: ColumnElement[bool]) -> int:
-        return int(s.scalar(select(func.count()).select_from(Job).where(*where)) or 0)
-
-    finished_recently = Job.finished_at > hour_ago
-    mean_run = s.scalar(
-        select(func.avg(Job.run_seconds)).where(Job.state == DONE, finished_recently)
-    )
-    oldest = s.scalar(select(func.min(Job.created_at)).where(Job.state == QUEUED))
-    live = s.scalar(
-        select(func.count())
-        .select_from(Worker)
-        .where(
-            Worker.stopped_at.is_(None),
-            Worker.last_seen_at > now - timedelta(seconds=live_seconds),
-        )
-    )
-    hour = _hour_start(s, Job.finished_at).label("hour")
-    rows = s.execute(
-        select(
-            hour,
-            func.sum(case((Job.state == DONE, 1), else_=0)),
-            func.sum(case((Job.state == FAILED, 1), else_=0)),
-        )
-        .where(Job.finished_at > now - timedelta(hours=24), Job.state.in_((DONE, FAILED)))
-        .group_by(hour)
-        .order_by(hour)
-    ).all()
-    return QueueStats(
-        queued=count(Job.state == QUEUED),
-        running=count(Job.state == RUNNING),
-        live_workers=int(live or 0),
-        submitted_last_hour=count(Job.created_at > hour_ago),
-        done_last_hour=count(Job.state == DONE, finished_recently),
-        failed_last_hour=count(Job.state == FAILED, finished_recently),
-        cancelled_last_hour=count(Job.state == CANCELLED, finished_recently),
-        mean_run_seconds=float(mean_run) if mean_run is not None else None,
-        oldest_queued_seconds=(now - oldest).total_seconds() if oldest is not None else None,
-        by_hour=tuple(
-            HourCount(hour=_as_datetime(h), done=int(d or 0), failed=int(f or 0))
-            for h, d, f in rows
-        ),
-    )
-
-
-def format_stats(numbers: QueueStats) -> str:
-    """The numbers as a few lines of text, for the command line."""
-
-    def seconds(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f} s"
-
-    lines = [
-        f"queued: {numbers.queued}",
-        f"running: {numbers.running}",
-        f"live workers: {numbers.live_workers}",
-        f"oldest queued job waiting: {seconds(numbers.oldest_queued_seconds)}",
-        f"last hour: {numbers.submitted_last_hour} submitted, {numbers.done_last_hour} done, "
-        f"{numbers.failed_last_hour} failed, {numbers.cancelled_last_hour} cancelled; "
-        f"mean run {seconds(numbers.mean_run_seconds)}",
-    ]
-    if numbers.by_hour:
-        lines.append("by hour (UTC): done / failed")
-        lines += [f"  {h.hour:%Y-%m-%d %H:00}  {h.done} / {h.failed}" for h in numbers.by_hour]
-    return "\n".join(lines)

@@ -33,7 +33,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.env import SettingsError
-from engine.jobs import queue
+from engine.jobs import blobs, queue, registry
 from engine.jobs.db import LOG_FORMAT, SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
 from engine.jobs.settings import EngineSettings
 from engine.style.settings import StyleSettings
@@ -205,7 +205,7 @@ class _JobWatch:
                         lease_seconds=settings.lease_seconds,
                     )
                     control = queue.JobControl(lease_lost=not alive)
-                queue.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
+                registry.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
         except OperationalError as e:
             # The database is briefly unreachable: keep optimising. If the outage outlasts
             # the lease, the next write finds the job gone and the run stops then.
@@ -254,7 +254,7 @@ class Worker:
     def run(self, *, once: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or one job / ``max_jobs`` jobs); how many jobs were handled."""
         with self.maker.begin() as s:
-            queue.register_worker(
+            registry.register_worker(
                 s,
                 worker_id=self.worker_id,
                 hostname=socket.gethostname(),
@@ -282,7 +282,7 @@ class Worker:
                     self._stop.wait(self.settings.poll_seconds)
         finally:
             with self.maker.begin() as s:
-                queue.worker_stopped(s, self.worker_id)
+                registry.worker_stopped(s, self.worker_id)
             logger.info("worker %s stopped after %d job(s)", self.worker_id, handled)
         return handled
 
@@ -309,7 +309,9 @@ class Worker:
                 )
             )
             if claimed is not None or now - self._last_seen >= self.settings.heartbeat_seconds:
-                queue.worker_seen(s, self.worker_id, current_job_id=claimed.id if claimed else None)
+                registry.worker_seen(
+                    s, self.worker_id, current_job_id=claimed.id if claimed else None
+                )
                 self._last_seen = now
         if claimed is None:
             return False
@@ -319,8 +321,8 @@ class Worker:
     def _inputs(self, job: _Claimed) -> JobInput:
         try:
             with self.maker() as s:
-                content = queue.get_image(s, job.content_sha)
-                styles = tuple((queue.get_image(s, sha), weight) for sha, weight in job.styles)
+                content = blobs.get_image(s, job.content_sha)
+                styles = tuple((blobs.get_image(s, sha), weight) for sha, weight in job.styles)
         except KeyError:
             raise BadJob("a picture for this job is missing; please send it again") from None
         return JobInput(
@@ -347,7 +349,7 @@ class Worker:
             return
         seconds = time.monotonic() - started
         with self.maker.begin() as s:
-            sha = queue.put_image(
+            sha = blobs.put_image(
                 s, result.data, mime=result.mime, width=result.width, height=result.height
             )
             recorded = queue.complete(
@@ -355,7 +357,7 @@ class Worker:
             )
             if recorded:
                 self.jobs_done += 1
-            queue.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=self.jobs_done)
+            registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=self.jobs_done)
         if not recorded:
             logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
 

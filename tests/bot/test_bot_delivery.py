@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import app as bot_app
 from bot.settings import BotSettings
 from bot.store import ensure_person
-from engine.jobs import queue
+from engine.jobs import blobs, queue
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
 from tests.support.fake_telegram import FakeTelegram, Person
 
@@ -65,7 +66,7 @@ def finish(
     with maker.begin() as s:
         ensure_person(s, user_id=person.id, telegram_language="en")
         image = jpeg(64, 48)
-        content = queue.put_image(s, image, mime="image/jpeg", width=64, height=48)
+        content = blobs.put_image(s, image, mime="image/jpeg", width=64, height=48)
         job = queue.submit(
             s,
             user_id=person.id,
@@ -83,7 +84,7 @@ def finish(
             queue.fail(s, job_id, worker_id="test-worker", error=error, retry=False)
         else:
             size = Image.open(io.BytesIO(result)).size
-            sha = queue.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
+            sha = blobs.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
             queue.complete(s, job_id, worker_id="test-worker", result_sha=sha, run_seconds=2.0)
     return job_id
 
@@ -163,7 +164,6 @@ def test_engine_sessionmaker_is_what_the_bot_uses(tmp_path: Path) -> None:
 
 
 def jobs_of(maker: sessionmaker[Session], person: Person) -> list[Any]:
-    from sqlalchemy import select
 
     from engine.jobs.models import Job
 
@@ -241,7 +241,7 @@ async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> Non
     def old_answered_job() -> int:
         with maker.begin() as s:
             ensure_person(s, user_id=7, telegram_language="en")
-            sha = queue.put_image(s, jpeg(8, 8), mime="image/jpeg", width=8, height=8)
+            sha = blobs.put_image(s, jpeg(8, 8), mime="image/jpeg", width=8, height=8)
             job = queue.submit(
                 s, user_id=7, chat_id=7, content_sha=sha, styles=[(sha, 1.0)], params={}
             )
@@ -252,7 +252,7 @@ async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> Non
 
     def jobs() -> set[int]:
         with maker() as s:
-            return set(s.scalars(queue.select(Job.id)))
+            return set(s.scalars(select(Job.id)))
 
     def delivery(keep_days: str) -> Delivery:
         env = {"BOT_TOKEN": "123456:" + "A" * 35, "DATABASE_URL": url, "KEEP_DAYS": keep_days}
@@ -332,7 +332,7 @@ async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
     delivery = application.bot_data.delivery
     with maker.begin() as s:
         ensure_person(s, user_id=alice.id, telegram_language="en")
-        sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+        sha = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
         job_id = queue.submit(
             s, user_id=alice.id, chat_id=alice.id, content_sha=sha, styles=[(sha, 1.0)], params={}
         ).id
@@ -365,7 +365,7 @@ async def test_status_messages_are_posted_in_the_background_and_failures_lose_no
     def queued(person: Person) -> int:
         with maker.begin() as s:
             ensure_person(s, user_id=person.id, telegram_language="en")
-            sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+            sha = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
             return queue.submit(
                 s,
                 user_id=person.id,
@@ -379,7 +379,7 @@ async def test_status_messages_are_posted_in_the_background_and_failures_lose_no
         with maker.begin() as s:
             assert queue.claim(s, worker_id="w", lease_seconds=60) is not None
         with maker.begin() as s:
-            sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+            sha = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
             queue.complete(s, job_id, worker_id="w", result_sha=sha, run_seconds=1.0)
 
     first = queued(alice)

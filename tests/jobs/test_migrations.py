@@ -8,22 +8,36 @@ import sys
 from collections.abc import Callable
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from engine.jobs.db import (
     SchemaOutOfDate,
+    alembic_config,
     check_schema,
     current_revision,
-    downgrade,
-    head_revision,
     make_engine,
     upgrade,
 )
 from engine.jobs.models import Base
 
 TABLES = {"users", "chat_sessions", "images", "jobs", "workers"}
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def downgrade(url: str, *, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            command.downgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_head_matches_the_models_and_downgrade_base_empties(

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.jobs import queue
+from engine.jobs import blobs, prune, queue, registry, stats
 from engine.jobs.models import ChatSession, Image, Job, JobState, utcnow
+from engine.jobs.models import Worker as WorkerRow
 
 Maker = sessionmaker[Session]
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
@@ -367,12 +368,12 @@ def test_stats_count_the_queue_the_last_hour_and_live_workers(
     now = utcnow()
     ids = [submit(maker, people[i % 3], picture) for i in range(5)]
     with maker.begin() as s:
-        queue.register_worker(s, worker_id="w1", hostname="h", pid=1, device="cpu", now=now)
-        queue.register_worker(s, worker_id="w2", hostname="h", pid=2, device="cpu", now=now)
-        queue.register_worker(
+        registry.register_worker(s, worker_id="w1", hostname="h", pid=1, device="cpu", now=now)
+        registry.register_worker(s, worker_id="w2", hostname="h", pid=2, device="cpu", now=now)
+        registry.register_worker(
             s, worker_id="gone", hostname="h", pid=3, device="cpu", now=now - timedelta(hours=1)
         )
-        queue.worker_stopped(s, "w2")
+        registry.worker_stopped(s, "w2")
     first, second, third = (claim(maker, "w1") for _ in range(3))
     assert first and second and third
     with maker.begin() as s:
@@ -380,9 +381,9 @@ def test_stats_count_the_queue_the_last_hour_and_live_workers(
         queue.complete(s, second.id, worker_id="w1", result_sha=picture, run_seconds=4.0)
         queue.fail(s, third.id, worker_id="w1", error="bad", retry=False)
         queue.cancel(s, ids[4], user_id=people[4 % 3])
-        queue.worker_seen(s, "w1", current_job_id=None, jobs_done=2)
+        registry.worker_seen(s, "w1", current_job_id=None, jobs_done=2)
     with maker() as s:
-        numbers = queue.stats(s)
+        numbers = stats.stats(s)
     assert (numbers.queued, numbers.running, numbers.live_workers) == (1, 0, 1)
     assert (numbers.done_last_hour, numbers.failed_last_hour, numbers.cancelled_last_hour) == (
         2,
@@ -396,10 +397,10 @@ def test_stats_count_the_queue_the_last_hour_and_live_workers(
     assert sum(h.failed for h in numbers.by_hour) == 1
     assert all(h.hour.minute == 0 for h in numbers.by_hour)
     with maker() as s:  # an hour later, the last hour is empty but the 24 hours are not
-        later = queue.stats(s, now=utcnow() + timedelta(hours=2))
+        later = stats.stats(s, now=utcnow() + timedelta(hours=2))
     assert (later.done_last_hour, later.live_workers) == (0, 0)
     assert sum(h.done for h in later.by_hour) == 2
-    assert "queued: 1" in queue.format_stats(numbers)
+    assert "queued: 1" in stats.format_stats(numbers)
 
 
 def test_delivery_is_marked_exactly_once_under_a_race(
@@ -440,7 +441,7 @@ def test_images_are_stored_once_by_content(maker: Maker) -> None:
     def put() -> None:
         try:
             with maker.begin() as s:
-                shas.append(queue.put_image(s, data, mime="image/jpeg", width=3, height=2))
+                shas.append(blobs.put_image(s, data, mime="image/jpeg", width=3, height=2))
         except BaseException as e:  # collected for the assertion below
             errors.append(e)
 
@@ -452,9 +453,9 @@ def test_images_are_stored_once_by_content(maker: Maker) -> None:
     assert errors == [] and len(set(shas)) == 1
     with maker() as s:
         assert s.scalar(select(func.count()).select_from(Image)) == 1
-        assert queue.get_image(s, shas[0]) == data
+        assert blobs.get_image(s, shas[0]) == data
         with pytest.raises(KeyError):
-            queue.get_image(s, "0" * 64)
+            blobs.get_image(s, "0" * 64)
 
 
 def test_a_job_needs_a_style(maker: Maker, people: list[int], picture: str) -> None:
@@ -466,14 +467,14 @@ def test_prune_forgets_only_what_nobody_needs(maker: Maker, people: list[int]) -
     old, month = utcnow() - timedelta(days=40), timedelta(days=30)
     with maker.begin() as s:
         sha = {
-            name: queue.put_image(s, name.encode(), mime="image/jpeg", width=1, height=1)
+            name: blobs.put_image(s, name.encode(), mime="image/jpeg", width=1, height=1)
             for name in ("answered", "result", "unanswered", "waiting", "session", "orphan")
         }
-        s.execute(queue.update(Image).values(created_at=old))
-        recent = queue.put_image(s, b"recent orphan", mime="image/jpeg", width=1, height=1)
+        s.execute(update(Image).values(created_at=old))
+        recent = blobs.put_image(s, b"recent orphan", mime="image/jpeg", width=1, height=1)
         s.add(ChatSession(user_id=people[0], chat_id=people[0], content_sha=sha["session"]))
-        queue.register_worker(s, worker_id="gone", hostname="h", pid=1, device="cpu", now=old)
-        queue.register_worker(s, worker_id="alive", hostname="h", pid=2, device="cpu")
+        registry.register_worker(s, worker_id="gone", hostname="h", pid=1, device="cpu", now=old)
+        registry.register_worker(s, worker_id="alive", hostname="h", pid=2, device="cpu")
     answered = submit(maker, people[0], sha["answered"])
     unanswered = submit(maker, people[1], sha["unanswered"])
     waiting = submit(maker, people[2], sha["waiting"])
@@ -487,18 +488,18 @@ def test_prune_forgets_only_what_nobody_needs(maker: Maker, people: list[int]) -
         assert row is not None
         row.created_at = old
         # Sent again just now: the picture is about to be used, so it stays.
-        queue.put_image(s, b"orphan", mime="image/jpeg", width=1, height=1)
+        blobs.put_image(s, b"orphan", mime="image/jpeg", width=1, height=1)
 
     with maker.begin() as s:
-        pruned = queue.prune(s, older_than=month, now=utcnow())
-    assert pruned == queue.Pruned(jobs=1, images=2, workers=1)
+        pruned = prune.prune(s, older_than=month, now=utcnow())
+    assert pruned == prune.Pruned(jobs=1, images=2, workers=1)
     with maker() as s:
         assert set(s.scalars(select(Job.id))) == {unanswered, waiting}
         kept = set(s.scalars(select(Image.sha256)))
         assert kept == {sha[n] for n in ("unanswered", "waiting", "session", "orphan")} | {recent}
-        assert list(s.scalars(select(queue.Worker.id))) == ["alive"]
+        assert list(s.scalars(select(WorkerRow.id))) == ["alive"]
     with maker.begin() as s:
-        assert queue.prune(s, older_than=month, now=utcnow()) == queue.Pruned(0, 0, 0)
+        assert prune.prune(s, older_than=month, now=utcnow()) == prune.Pruned(0, 0, 0)
 
 
 def test_positions_of_the_whole_queue_match_each_jobs_position(

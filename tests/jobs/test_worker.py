@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.jobs import queue
+from engine.jobs import blobs, queue
 from engine.jobs.models import Job
 from engine.jobs.models import Worker as WorkerRow
 from engine.jobs.settings import EngineSettings
@@ -83,7 +83,7 @@ def test_a_job_runs_and_its_result_is_stored(
     assert done.state == "done" and done.run_seconds is not None
     with maker() as s:
         assert done.result_sha is not None
-        assert queue.get_image(s, done.result_sha) == RESULT.data
+        assert blobs.get_image(s, done.result_sha) == RESULT.data
         row = s.get(WorkerRow, "w1")
         assert row is not None and row.jobs_done == 1 and row.stopped_at is not None
     assert worker.run(once=True) == 0  # an empty queue: --once returns at once
@@ -145,7 +145,7 @@ def test_a_missing_picture_fails_with_a_reason(
         raise AssertionError("never reached")
 
     job_id = submit(maker, people[0], picture)
-    monkeypatch.setattr(queue, "get_image", nothing_stored)
+    monkeypatch.setattr(blobs, "get_image", nothing_stored)
     make_worker(maker, tmp_path, run).run(once=True)
     failed = job(maker, job_id)
     assert failed.state == "failed"
@@ -243,9 +243,9 @@ def test_the_real_engine_paints_a_tiny_picture(
     from engine.jobs.worker import StyleTransfer
 
     with maker.begin() as s:
-        content = queue.put_image(s, _drawn(80, 64, 1), mime="image/png", width=80, height=64)
-        style = queue.put_image(s, _drawn(64, 64, 2), mime="image/png", width=64, height=64)
-        broken = queue.put_image(s, b"not a picture", mime="image/jpeg", width=1, height=1)
+        content = blobs.put_image(s, _drawn(80, 64, 1), mime="image/png", width=80, height=64)
+        style = blobs.put_image(s, _drawn(64, 64, 2), mime="image/png", width=64, height=64)
+        broken = blobs.put_image(s, b"not a picture", mime="image/jpeg", width=1, height=1)
     good = submit(maker, people[0], content)
     with maker.begin() as s:
         bad = queue.submit(
@@ -266,7 +266,7 @@ def test_the_real_engine_paints_a_tiny_picture(
     assert done.state == "done", done.error
     with maker() as s:
         assert done.result_sha is not None
-        result = Image.open(io.BytesIO(queue.get_image(s, done.result_sha)))
+        result = Image.open(io.BytesIO(blobs.get_image(s, done.result_sha)))
     assert (result.format, result.size) == ("JPEG", (64, 51))
     assert failed.state == "failed" and failed.attempts == 1
     assert "not a picture" in (failed.error or "")

@@ -25,7 +25,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.jobs import queue
+from engine.jobs import blobs, queue
 from engine.jobs.models import Job, User
 from engine.jobs.models import Worker as WorkerRow
 
@@ -52,10 +52,10 @@ def seed_jobs(
         people = [User(id=1000 + i) for i in range(7)]
         s.add_all(people)
         s.flush()
-        content = queue.put_image(
+        content = blobs.put_image(
             s, png(*size, seed=1), mime="image/png", width=size[0], height=size[1]
         )
-        style = queue.put_image(s, png(64, 64, seed=2), mime="image/png", width=64, height=64)
+        style = blobs.put_image(s, png(64, 64, seed=2), mime="image/png", width=64, height=64)
         return [
             queue.submit(
                 s,
@@ -228,7 +228,7 @@ def test_a_killed_worker_loses_nothing(maker: Maker, workers: Workers) -> None:
     assert (done.state, done.worker_id, done.attempts) == ("done", "B", 2), done.error
     with maker.begin() as s:
         assert done.result_sha is not None
-        result = Image.open(io.BytesIO(queue.get_image(s, done.result_sha)))
+        result = Image.open(io.BytesIO(blobs.get_image(s, done.result_sha)))
         assert (result.format, result.size) == ("JPEG", (128, 96))
         assert queue.mark_delivered(s, job_id) is True
     with maker.begin() as s:
@@ -280,6 +280,6 @@ def test_a_worker_on_the_gpu_paints_a_queued_job(maker: Maker, workers: Workers)
     assert (done.state, done.worker_id, done.attempts) == ("done", "G", 1), done.error
     with maker() as s:
         assert done.result_sha is not None
-        result = Image.open(io.BytesIO(queue.get_image(s, done.result_sha)))
+        result = Image.open(io.BytesIO(blobs.get_image(s, done.result_sha)))
         assert (result.format, result.size) == ("JPEG", (384, 288))
     assert "onto cuda" in workers.log("G")
