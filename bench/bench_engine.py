@@ -47,8 +47,9 @@ import torch
 from engine_eval import distances
 from PIL import Image, ImageDraw
 
+from engine.contract import PRESET_NAMES
 from engine.images import open_image, save_image
-from engine.style.quality import PRESET_NAMES, params_from_options
+from engine.style.quality import params_from_options
 from engine.style.transfer import TransferParams, stylize, use_bf16
 from engine.style.vgg import VGG19Features, load_vgg19, resolve_device
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
+from engine.contract import PhotoParams
 from engine.jobs import blobs, queue
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
 from engine.jobs.models import Job, User
@@ -98,7 +99,7 @@ def submit(maker, picture: str, i: int) -> int:  # type: ignore[no-untyped-def]
             chat_id=1,
             content_sha=picture,
             styles=[(picture, 1.0)],
-            params={},
+            params=PhotoParams(),
         ).id
 
 

@@ -17,10 +17,12 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.contract import STRENGTH_RANGE, JobParams, PhotoParams, load_params
 from engine.jobs import blobs, queue
-from engine.jobs.models import ChatSession, Image, Job, User, utcnow
+from engine.jobs.models import ChatSession, Image, Job, JobState, User, utcnow
 
 from .callback_data import SETTING_VALUES
+from .presets import Preset
 from .texts import LANGUAGES
 
 T = TypeVar("T")
@@ -57,9 +59,9 @@ class Person:
         return cls(
             id=user.id,
             language=user.language,
-            quality=user.quality or "balanced",
+            quality=user.quality,
             size=user.size,
-            strength=user.strength if user.strength is not None else 1.0,
+            strength=user.strength,
             keep_colors=bool(user.keep_colors),
             send_file=bool(user.send_file),
         )
@@ -72,10 +74,10 @@ class JobView:
     id: int
     user_id: int
     chat_id: int
-    state: str
+    state: JobState
     content_sha: str
-    styles: list[dict[str, Any]]
-    params: dict[str, Any]
+    styles: tuple[tuple[str, float], ...]  # (sha256, weight)
+    params: JobParams
     result_sha: str | None
 
     @classmethod
@@ -86,8 +88,8 @@ class JobView:
             chat_id=job.chat_id,
             state=job.state,
             content_sha=job.content_sha,
-            styles=list(job.styles),
-            params=dict(job.params),
+            styles=tuple((str(s["sha256"]), float(s["weight"])) for s in job.styles),
+            params=load_params(job.kind, job.params),
             result_sha=job.result_sha,
         )
 
@@ -95,16 +97,9 @@ class JobView:
 def _user(s: Session, user_id: int, language: str | None = None) -> User:
     user = s.get(User, user_id)
     if user is None:
-        user = User(
-            id=user_id,
-            language=language,
-            quality="balanced",
-            strength=1.0,
-            keep_colors=False,
-            send_file=False,
-        )
+        user = User(id=user_id, language=language)
         s.add(user)
-        s.flush()
+        s.flush()  # the columns' defaults are the new person's settings
     return user
 
 
@@ -224,31 +219,25 @@ def set_status_message(s: Session, *, job_id: int, message_id: int) -> None:
 def open_job_ids(s: Session, *, user_id: int) -> list[int]:
     """The person's jobs that are waiting or running."""
     rows = s.scalars(
-        select(Job.id).where(Job.user_id == user_id, Job.state.in_(("queued", "running")))
+        select(Job.id).where(
+            Job.user_id == user_id, Job.state.in_((JobState.QUEUED, JobState.RUNNING))
+        )
     )
     return list(rows)
 
 
-def job_params(
-    person: Person,
-    *,
-    strength: float = 1.0,
-    style_scale: float = 1.0,
-    keep_colors: bool | None = None,
-) -> dict[str, Any]:
-    """The job parameters (see docs/ARCHITECTURE.md) from a person's settings.
-
-    ``strength`` and ``style_scale`` are a preset's tuning, multiplied into the person's own
-    strength; ``keep_colors`` overrides the setting.
-    """
-    return {
-        "preset": person.quality,
-        "size": person.size,
-        "strength": round(person.strength * strength, 3),
-        "style_scale": style_scale,
-        "keep_colors": person.keep_colors if keep_colors is None else keep_colors,
-        "seed": None,
-    }
+def photo_params(person: Person, preset: Preset | None = None) -> PhotoParams:
+    """A photo job's parameters from a person's settings, and the preset painting's tuning
+    (its strength multiplies the person's; its style scale is the job's), if one was picked."""
+    strength = person.strength * (preset.strength if preset else 1.0)
+    low, high = STRENGTH_RANGE  # a strong preset on a strong setting stays inside the range
+    return PhotoParams(
+        preset=person.quality,
+        size=person.size,
+        strength=round(min(max(strength, low), high), 3),
+        style_scale=preset.style_scale if preset else PhotoParams.style_scale,
+        keep_colors=person.keep_colors,
+    )
 
 
 class NothingWaiting(Exception):
@@ -262,7 +251,7 @@ def submit_job(
     chat_id: int,
     content_sha: str | None,
     styles: list[tuple[str, float]],
-    params: dict[str, Any],
+    params: JobParams,
     max_queued_per_user: int,
     max_per_hour_per_user: int,
     max_queued_total: int,

@@ -14,7 +14,7 @@ COMMANDS = {
         "engine.style.cli",
         "stylize one picture from the command line, with a progress bar",
     ),
-    "work": ("engine.jobs.worker", "run a worker that takes jobs from the queue"),
+    "work": ("engine.bridge", "run a worker that takes jobs from the queue"),
     "migrate": ("engine.jobs.commands", "upgrade the database schema to the newest version"),
     "stats": ("engine.jobs.commands", "print queue statistics"),
     "prune": ("engine.jobs.commands", "delete answered jobs and unused pictures older than --days"),

@@ -17,7 +17,7 @@ from ..callback_data import GalleryPage, PickPreset, parse
 from ..context import Context
 from ..presets import Preset
 from ..presets.gallery import render_page
-from ..store import NothingWaiting, job_params, put_image
+from ..store import NothingWaiting, photo_params, put_image
 from ..texts import Texts
 from .common import pressed_message, refuse_button, reply, who
 from .submission import submit
@@ -127,7 +127,7 @@ async def pick_preset(update: Update, context: Context) -> None:
         await refuse_button(update, t)
         return
     style = await preset_image(context, preset)
-    params = job_params(person, strength=preset.strength, style_scale=preset.style_scale)
+    params = photo_params(person, preset)
     try:
         await submit(
             update,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from telegram import Update
+
+from engine.contract import STRENGTH_RANGE, PhotoParams
 
 from ..callback_data import CancelJob, Rerun, SwapJob, parse
 from ..context import Context
@@ -25,7 +28,6 @@ from .submission import submit
 logger = logging.getLogger(__name__)
 
 STRONGER = 1.6  # one press of "stronger" multiplies the style weight by this
-STRENGTH_RANGE = (0.1, 10.0)  # what the engine accepts
 
 
 async def cancel_command(update: Update, context: Context) -> None:
@@ -71,7 +73,7 @@ async def swap_button(update: Update, context: Context) -> None:
     await context.db(cancel_job, job_id=job.id, user_id=person.id)
     await query.answer(t("swapped"))
     await edit_text(pressed_message(update), t("swapped"), None)
-    style_sha = str(job.styles[0]["sha256"])
+    ((style_sha, _),) = job.styles
     await submit(
         update,
         context,
@@ -91,7 +93,7 @@ async def rerun_button(update: Update, context: Context) -> None:
     job = None
     if isinstance(action, Rerun):
         job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
-    if job is None or not isinstance(action, Rerun):
+    if job is None or not isinstance(action, Rerun) or not isinstance(job.params, PhotoParams):
         await refuse_button(update, t)
     elif action.how == "n":
         await choose_another_style(update, context, person, t, job)
@@ -132,23 +134,25 @@ async def run_again(
     update: Update, context: Context, person: Person, t: Texts, job: JobView, how: str
 ) -> None:
     """Queue the same photo and style again: stronger (s), weaker (w) or keeping colours (c)."""
-    assert update.callback_query is not None
-    params = dict(job.params)
-    strength = float(params.get("strength") or 1.0)
+    assert update.callback_query is not None and isinstance(job.params, PhotoParams)
+    strength = job.params.strength
     if how == "s":
-        params["strength"] = round(min(STRENGTH_RANGE[1], strength * STRONGER), 3)
+        params = dataclasses.replace(
+            job.params, strength=round(min(STRENGTH_RANGE[1], strength * STRONGER), 3)
+        )
     elif how == "w":
-        params["strength"] = round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
+        params = dataclasses.replace(
+            job.params, strength=round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
+        )
     else:
-        params["keep_colors"] = True
-    styles = [(str(s["sha256"]), float(s.get("weight", 1.0))) for s in job.styles]
+        params = dataclasses.replace(job.params, keep_colors=True)
     await submit(
         update,
         context,
         person,
         t,
         content_sha=job.content_sha,
-        styles=styles,
+        styles=list(job.styles),
         params=params,
         swap=False,
         toast=t("rerun_queued"),

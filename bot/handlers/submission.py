@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from telegram import Update
 
+from engine.contract import JobParams
 from engine.jobs.queue import QueueFull
 
 from .. import keyboards
@@ -30,7 +32,7 @@ async def submit(
     *,
     content_sha: str | None,
     styles: list[tuple[str, float]],
-    params: dict[str, object],
+    params: JobParams,
     swap: bool,
     uses_waiting: bool = False,
     toast: str | None = None,
@@ -48,7 +50,7 @@ async def submit(
     assert chat is not None
     settings = context.settings
     if settings.job_steps:
-        params = dict(params, steps=settings.job_steps)
+        params = dataclasses.replace(params, steps=settings.job_steps)
     try:
         job_id, position = await context.db(
             submit_job,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -25,8 +25,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.contract import DEFAULT_PRESET, DEFAULT_STRENGTH, JobKind
 
 # Constraint names are spelled out so that Alembic can drop and alter them on every backend
 # (SQLite batch mode needs names to find them again).
@@ -49,6 +53,27 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A string enum in a plain VARCHAR: rows read back as the enum's members, and the
+    schema stays a string column (a CHECK constraint, where there is one, lists the values)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum_type: type[E]) -> None:
+        super().__init__()
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum_type(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum_type(value)
+
+
 class JobState(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -67,9 +92,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     language: Mapped[str | None] = mapped_column(String(8))  # None: follow Telegram's
-    quality: Mapped[str] = mapped_column(String(16), default="balanced")
+    quality: Mapped[str] = mapped_column(String(16), default=DEFAULT_PRESET)
     size: Mapped[int | None] = mapped_column(Integer)  # long side in pixels; None: the preset's
-    strength: Mapped[float] = mapped_column(Float, default=1.0)
+    strength: Mapped[float] = mapped_column(Float, default=DEFAULT_STRENGTH)
     keep_colors: Mapped[bool] = mapped_column(Boolean, default=False)
     send_file: Mapped[bool] = mapped_column(Boolean, default=False)  # always add a full file
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -125,13 +150,19 @@ class Job(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
     chat_id: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED.value)
+    # What the job makes; no CHECK constraint, so that a new kind needs no migration
+    # (engine.contract.JobKind lists them).
+    kind: Mapped[JobKind] = mapped_column(
+        EnumText(JobKind), default=JobKind.PHOTO, server_default=JobKind.PHOTO.value
+    )
+    state: Mapped[JobState] = mapped_column(EnumText(JobState), default=JobState.QUEUED)
     priority: Mapped[int] = mapped_column(Integer, default=0)  # higher runs first
 
-    # Inputs: images by hash, and the parameters the worker turns into TransferParams.
+    # Inputs: images by hash, and the kind's parameters (engine.contract.dump_params: their
+    # fields and version).
     content_sha: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
     styles: Mapped[list[Any]] = mapped_column(JSON)  # [{"sha256": str, "weight": float}, ...]
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # see engine.jobs.queue.JobParams
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     # Leasing: who runs it, until when, and how often it has been tried.
     attempts: Mapped[int] = mapped_column(Integer, default=0)

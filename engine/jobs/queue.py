@@ -28,10 +28,10 @@ job whose worker died shows one attempt more when it is queued again.
 
 from __future__ import annotations
 
+import enum
 import functools
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -48,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from engine.contract import JobParams, dump_params
 from engine.jobs.db import dialect_of
 from engine.jobs.models import FINISHED_STATES, Job, JobState, User, utcnow
 
@@ -70,16 +71,13 @@ class QueueFull(Exception):
         self.limit = limit
 
 
-@dataclass(frozen=True)
-class JobControl:
-    """What a running job's worker must do after reporting progress."""
+class StopReason(enum.Enum):
+    """Why a running job must stop: what the queue tells its worker (a cancel flag, a lease
+    that is gone) or the worker knows itself (a shutdown), and what the worker then does."""
 
-    cancel_requested: bool = False  # the owner cancelled: stop and mark it cancelled
-    lease_lost: bool = False  # the job is no longer ours (reclaimed or finished): stop
-
-    @property
-    def keep_going(self) -> bool:
-        return not (self.cancel_requested or self.lease_lost)
+    CANCELLED = "cancelled"  # the owner cancelled: the worker marks it cancelled
+    LEASE_LOST = "lease lost"  # no longer this worker's (reclaimed or finished): leave it
+    SHUTDOWN = "shutdown"  # the worker is stopping: the job goes back to the queue uncounted
 
 
 def _times(n: int) -> str:
@@ -96,7 +94,7 @@ def submit(
     chat_id: int,
     content_sha: str,
     styles: Sequence[tuple[str, float]],
-    params: Mapping[str, Any],
+    params: JobParams,
     priority: int = 0,
     max_attempts: int = 3,
     max_queued_per_user: int | None = None,
@@ -106,6 +104,8 @@ def submit(
     person_locked: bool = False,
 ) -> Job:
     """Queue a job for ``user_id`` (who must exist); QueueFull if a limit says no.
+
+    The job's kind is its parameters' (``params.KIND``); they are stored with their version.
 
     ``max_queued_per_user`` counts the person's open jobs (queued or running),
     ``max_per_hour_per_user`` the jobs they submitted in the last hour, and
@@ -127,11 +127,12 @@ def submit(
     job = Job(
         user_id=user_id,
         chat_id=chat_id,
+        kind=params.KIND,
         state=JobState.QUEUED,
         priority=priority,
         content_sha=content_sha,
         styles=[{"sha256": sha, "weight": float(weight)} for sha, weight in styles],
-        params=dict(params),
+        params=dump_params(params),
         attempts=0,
         max_attempts=max_attempts,
         progress=0.0,
@@ -359,8 +360,8 @@ def _ours(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
 
 def heartbeat(
     s: Session, job_id: int, *, worker_id: str, lease_seconds: float, now: datetime | None = None
-) -> bool:
-    """Extend the lease; False when the job is no longer this worker's."""
+) -> StopReason | None:
+    """Extend the lease; StopReason.LEASE_LOST when the job is no longer this worker's."""
     now = now or utcnow()
     result = s.execute(
         update(Job)
@@ -368,7 +369,8 @@ def heartbeat(
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    held = result.rowcount == 1  # type: ignore[attr-defined]
+    return None if held else StopReason.LEASE_LOST
 
 
 def report_progress(
@@ -380,8 +382,8 @@ def report_progress(
     eta_seconds: float | None,
     lease_seconds: float,
     now: datetime | None = None,
-) -> JobControl:
-    """Record progress, extend the lease, and say whether to go on."""
+) -> StopReason | None:
+    """Record progress and extend the lease; a StopReason when the job must stop."""
     now = now or utcnow()
     cancel_requested = s.scalar(
         update(Job)
@@ -396,8 +398,8 @@ def report_progress(
         .execution_options(synchronize_session=False)
     )
     if cancel_requested is None:
-        return JobControl(lease_lost=True)
-    return JobControl(cancel_requested=bool(cancel_requested))
+        return StopReason.LEASE_LOST
+    return StopReason.CANCELLED if cancel_requested else None
 
 
 def complete(
@@ -453,7 +455,7 @@ def _requeue(job: Job) -> None:
     job.eta_seconds = None
 
 
-def _finish(job: Job, state: str, now: datetime, *, error: str | None = None) -> None:
+def _finish(job: Job, state: JobState, now: datetime, *, error: str | None = None) -> None:
     job.state = state
     job.error = error
     job.lease_expires_at = None
@@ -469,7 +471,7 @@ def fail(
     error: str,
     retry: bool,
     now: datetime | None = None,
-) -> str | None:
+) -> JobState | None:
     """A run failed with ``error`` (a sentence a person can read).
 
     ``retry``: queue it again unless it has had all its attempts; otherwise it fails for

@@ -1,21 +1,21 @@
-"""``python -m engine work``: take jobs from the queue and run them, one at a time.
+"""The worker loop (``python -m engine work``, started by ``engine.bridge``): take jobs from the
+queue and run them, one at a time.
 
 The loop: take back jobs whose worker died (``reclaim_expired``), claim the next job, read its
-pictures from the database, run it, store the result and mark it done. While a job runs, the
-progress callback writes progress at most every ``progress_seconds`` and extends the lease at
-least every ``heartbeat_seconds``; it stops the job when its owner cancelled it, when the
-lease was lost, or when the worker was asked to shut down (SIGTERM/SIGINT), in which case
-the job is handed back to the queue uncounted and the worker exits with status 0.
+parameters and pictures from the database, run it, store the result and mark it done. While a
+job runs, the progress callback writes progress at most every ``progress_seconds`` and extends
+the lease at least every ``heartbeat_seconds``; it answers with a :class:`StopReason` when the
+job must stop: its owner cancelled it, the lease was lost, or the worker was asked to shut
+down (SIGTERM/SIGINT), in which case the job is handed back to the queue uncounted and the
+worker exits with status 0.
 
-The per-job work is a function (:data:`RunJob`): :class:`StyleTransfer`, the real engine, in
-production; tests may pass something cheaper. torch is imported only when the real engine
-is built, so the rest of this module is as light as the queue.
+The per-job work is a function (:data:`RunJob`): ``engine.bridge.StyleRunner``, the real
+engine, in production; tests pass something cheaper. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import signal
@@ -23,39 +23,39 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.env import SettingsError
+from engine.contract import BadParams, JobKind, JobParams, load_params
 from engine.jobs import blobs, queue, registry
-from engine.jobs.db import LOG_FORMAT, SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+from engine.jobs.queue import StopReason
 from engine.jobs.settings import EngineSettings
-from engine.style.settings import StyleSettings
-
-if TYPE_CHECKING:
-    from PIL import Image as PILImage
-
-    from engine.style.vgg import VGG19Features
 
 logger = logging.getLogger(__name__)
 
-OOM_SHRINK = 0.7  # after running out of GPU memory, try again at this fraction of the size
-OOM_FLOOR = 128  # ...but not below this long side: a person would not want it
 ERROR_DETAIL_CHARS = 200
 
 
 class Stopped(Exception):
-    """The job was asked to stop (its progress callback returned False)."""
+    """The run stopped because its progress callback said so; ``reason`` is what it said."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
 
 
 class BadJob(Exception):
     """A job that would fail however often it is tried; ``str(e)`` is a reason to show."""
+
+
+class EngineUnavailable(Exception):
+    """The engine could not start (no GPU, no weights...); ``str(e)`` says why, to an operator."""
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,10 @@ class JobInput:
 
     job_id: int
     attempt: int
+    kind: JobKind
+    params: JobParams
     content: bytes
     styles: tuple[tuple[bytes, float], ...]  # (image bytes, weight)
-    params: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -77,83 +78,17 @@ class JobResult:
     height: int
 
 
-Progress = Callable[[float, float | None], bool]  # (fraction, eta seconds) -> go on?
+# (fraction, eta seconds) -> None to go on, or why to stop (then raise Stopped with it).
+Progress = Callable[[float, float | None], StopReason | None]
 RunJob = Callable[[JobInput, Progress], JobResult]
 
 
-class StyleTransfer:
-    """The real engine: VGG-19 loaded once, then one ``stylize`` per job."""
+class Runner(Protocol):
+    """What ``serve`` runs jobs with: a RunJob that can say what it runs on."""
 
-    def __init__(self, device: str, *, weights_path: str | Path | None = None) -> None:
-        from engine.style.vgg import load_vgg19, resolve_device
+    def __call__(self, job: JobInput, progress: Progress, /) -> JobResult: ...
 
-        self.device = resolve_device(device)
-        self.model: VGG19Features = load_vgg19(self.device, weights_path=weights_path)
-
-    def describe(self) -> str:
-        if self.device.type == "cuda":
-            import torch
-
-            return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
-        return str(self.device)
-
-    def __call__(self, job: JobInput, progress: Progress) -> JobResult:
-        from engine import images
-        from engine.style import quality, transfer
-
-        try:
-            content = images.open_image(job.content)
-            styles = [images.open_image(data) for data, _ in job.styles]
-        except images.ImageError as e:
-            raise BadJob(str(e)) from None
-        try:
-            params = quality.params_from_options(**job.params, device=self.device)
-        except (TypeError, ValueError) as e:
-            raise BadJob(f"the job's options are not valid: {e}") from None
-        weights = [weight for _, weight in job.styles]
-
-        def callback(p: transfer.Progress) -> bool:
-            return progress(p.fraction, p.eta)
-
-        picture = self._stylize(content, styles, params, weights, callback)
-        data = images.encode_image(picture, format="JPEG", quality=95)
-        return JobResult(data=data, mime="image/jpeg", width=picture.width, height=picture.height)
-
-    def _stylize(
-        self,
-        content: PILImage.Image,
-        styles: Sequence[PILImage.Image],
-        params: Any,
-        weights: Sequence[float],
-        callback: Callable[[Any], bool],
-    ) -> PILImage.Image:
-        import torch
-
-        from engine.style import transfer
-
-        size = min(params.size, max(content.size))
-        while True:
-            try:
-                return transfer.stylize(
-                    content,
-                    styles,
-                    model=self.model,
-                    params=dataclasses.replace(params, size=size),
-                    style_weights=weights,
-                    callback=callback,
-                )
-            except transfer.Cancelled:
-                raise Stopped from None
-            except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache()
-                smaller = int(size * OOM_SHRINK)
-                if smaller < OOM_FLOOR:
-                    raise BadJob(
-                        f"the GPU ran out of memory even at {size} pixels; "
-                        "try a smaller size or a lower quality"
-                    ) from None
-                logger.warning("out of GPU memory at %d px; trying %d px", size, smaller)
-                size = smaller
+    def describe(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -162,9 +97,10 @@ class _Claimed:
 
     id: int
     attempt: int
+    kind: JobKind
+    stored_params: dict[str, Any]  # as the row holds them; read when the run starts
     content_sha: str
     styles: tuple[tuple[str, float], ...]
-    params: dict[str, Any]
 
 
 class _JobWatch:
@@ -173,23 +109,21 @@ class _JobWatch:
     def __init__(self, worker: Worker, job_id: int) -> None:
         self.worker = worker
         self.job_id = job_id
-        self.stop_reason: str | None = None  # "shutdown" | "cancelled" | "lease lost"
         now = time.monotonic()
         self.last_progress = self.last_heartbeat = now
 
-    def __call__(self, fraction: float, eta: float | None) -> bool:
+    def __call__(self, fraction: float, eta: float | None) -> StopReason | None:
         worker, settings = self.worker, self.worker.settings
         if worker.stopping:
-            self.stop_reason = "shutdown"
-            return False
+            return StopReason.SHUTDOWN
         now = time.monotonic()
         write_progress = now - self.last_progress >= settings.progress_seconds
         if not write_progress and now - self.last_heartbeat < settings.heartbeat_seconds:
-            return True
+            return None
         try:
             with worker.maker.begin() as s:
                 if write_progress:
-                    control = queue.report_progress(
+                    reason = queue.report_progress(
                         s,
                         self.job_id,
                         worker_id=worker.worker_id,
@@ -198,27 +132,22 @@ class _JobWatch:
                         lease_seconds=settings.lease_seconds,
                     )
                 else:
-                    alive = queue.heartbeat(
+                    reason = queue.heartbeat(
                         s,
                         self.job_id,
                         worker_id=worker.worker_id,
                         lease_seconds=settings.lease_seconds,
                     )
-                    control = queue.JobControl(lease_lost=not alive)
                 registry.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
         except OperationalError as e:
             # The database is briefly unreachable: keep optimising. If the outage outlasts
             # the lease, the next write finds the job gone and the run stops then.
             logger.warning("job %s: could not write progress (%s)", self.job_id, e)
-            return True
+            return None
         self.last_heartbeat = now
         if write_progress:
             self.last_progress = now
-        if control.cancel_requested:
-            self.stop_reason = "cancelled"
-        elif control.lease_lost:
-            self.stop_reason = "lease lost"
-        return control.keep_going
+        return reason
 
 
 class Worker:
@@ -303,9 +232,10 @@ class Worker:
                 else _Claimed(
                     id=job.id,
                     attempt=job.attempts,
+                    kind=job.kind,
+                    stored_params=dict(job.params),
                     content_sha=job.content_sha,
                     styles=tuple((st["sha256"], float(st["weight"])) for st in job.styles),
-                    params=dict(job.params),
                 )
             )
             if claimed is not None or now - self._last_seen >= self.settings.heartbeat_seconds:
@@ -320,13 +250,22 @@ class Worker:
 
     def _inputs(self, job: _Claimed) -> JobInput:
         try:
+            params = load_params(job.kind, job.stored_params)
+        except BadParams as e:
+            raise BadJob(f"the job's options are not valid: {e}") from None
+        try:
             with self.maker() as s:
                 content = blobs.get_image(s, job.content_sha)
                 styles = tuple((blobs.get_image(s, sha), weight) for sha, weight in job.styles)
         except KeyError:
             raise BadJob("a picture for this job is missing; please send it again") from None
         return JobInput(
-            job_id=job.id, attempt=job.attempt, content=content, styles=styles, params=job.params
+            job_id=job.id,
+            attempt=job.attempt,
+            kind=job.kind,
+            params=params,
+            content=content,
+            styles=styles,
         )
 
     def _handle(self, job: _Claimed) -> None:
@@ -335,8 +274,8 @@ class Worker:
         started = time.monotonic()
         try:
             result = self.run_job(self._inputs(job), watch)
-        except Stopped:
-            self._stopped(job.id, watch.stop_reason or "shutdown")
+        except Stopped as stopped:
+            self._stopped(job.id, stopped.reason)
             return
         except BadJob as e:
             logger.warning("job %s: cannot be done: %s", job.id, e)
@@ -365,45 +304,33 @@ class Worker:
         with self.maker.begin() as s:
             queue.fail(s, job_id, worker_id=self.worker_id, error=error, retry=retry)
 
-    def _stopped(self, job_id: int, reason: str) -> None:
+    def _stopped(self, job_id: int, reason: StopReason) -> None:
         with self.maker.begin() as s:
-            if reason == "cancelled":
-                queue.mark_cancelled(s, job_id, worker_id=self.worker_id)
-            elif reason == "shutdown":
-                queue.release(s, job_id, worker_id=self.worker_id)
-            else:
-                logger.warning("job %s: lease lost; another worker may have it", job_id)
-        logger.info("job %s: stopped (%s)", job_id, reason)
+            match reason:
+                case StopReason.CANCELLED:
+                    queue.mark_cancelled(s, job_id, worker_id=self.worker_id)
+                case StopReason.SHUTDOWN:
+                    queue.release(s, job_id, worker_id=self.worker_id)
+                case StopReason.LEASE_LOST:
+                    logger.warning("job %s: lease lost; another worker may have it", job_id)
+        logger.info("job %s: stopped (%s)", job_id, reason.value)
 
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def main(argv: list[str], *, prog: str, command: str) -> int:
-    """``python -m engine work``."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description="Run an engine worker: take style-transfer jobs from the queue "
-        "(DATABASE_URL) and run them until stopped (SIGTERM/SIGINT hand the current job back).",
-    )
-    parser.add_argument(
-        "--device",
-        help="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N "
-        "(default: ENGINE_DEVICE, else auto)",
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker loop's own options of ``python -m engine work``."""
     parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
     parser.add_argument("--max-jobs", type=int, metavar="N", help="exit after N jobs")
     parser.add_argument("--id", dest="worker_id", help="worker name (default: HOST-PID)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
 
-    try:
-        settings = EngineSettings.from_env()
-        style = StyleSettings.from_env()
-    except SettingsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+
+def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.Namespace) -> int:
+    """Run a worker until stopped; the exit status. ``start`` builds the engine (slow: it may
+    load a model), called once the database is known to be ready; EngineUnavailable from it
+    ends the worker with status 2."""
     engine = make_engine(settings.database_url)
     try:
         check_schema(engine)
@@ -426,15 +353,11 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
     signal.signal(signal.SIGINT, on_signal)
 
     try:
-        from engine.style.vgg import WeightsError
-
         try:
-            run_job = StyleTransfer(args.device or style.device, weights_path=style.weights_path)
-        except (ValueError, RuntimeError, WeightsError) as e:
-            print(f"error: cannot start the engine: {e}", file=sys.stderr)
+            run_job = start()
+        except EngineUnavailable as e:
+            print(f"error: {e}", file=sys.stderr)
             return 2
-        if run_job.device.type == "cpu" and settings.cpu_nice:
-            os.nice(settings.cpu_nice)  # the bot, if it shares these cores, answers first
         worker = Worker(
             make_sessionmaker(engine),
             settings,

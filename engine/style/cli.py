@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from engine.contract import PRESET_NAMES, PhotoParams
 from engine.images import ImageError, open_image, save_image
 from engine.style.settings import StyleSettings
 
@@ -37,8 +38,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
-    from engine.style.quality import PRESET_NAMES
-
+    defaults = PhotoParams()
     parser = _Parser(
         prog=prog,
         description="Repaint a photo in the style of one or more paintings (Gatys et al.).",
@@ -46,11 +46,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("content", type=Path, help="the photo")
     parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="painting(s)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="result, .jpg or .png")
-    parser.add_argument("--preset", choices=PRESET_NAMES, default="balanced")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default=defaults.preset)
     parser.add_argument("--size", type=int, help="long side of the result (default: preset's)")
-    parser.add_argument("--strength", type=float, default=1.0, help="style strength (1 = usual)")
     parser.add_argument(
-        "--style-scale", type=float, default=1.0, help="size of the painting's strokes (1 = usual)"
+        "--strength", type=float, default=defaults.strength, help="style strength (1 = usual)"
+    )
+    parser.add_argument(
+        "--style-scale",
+        type=float,
+        default=defaults.style_scale,
+        help="size of the painting's strokes (1 = usual)",
     )
     parser.add_argument(
         "--style-weights",
@@ -137,15 +142,14 @@ def _run(argv: list[str], prog: str) -> int:
 
     # torch loads only once the input is known to be good: mistakes are reported at once.
 
-    from engine.style.quality import params_from_options
+    from engine.style.quality import transfer_params
     from engine.style.transfer import stylize
     from engine.style.vgg import WeightsError, load_vgg19, resolve_device
 
     try:
         device = resolve_device(args.device or settings.device)
-        params = params_from_options(
+        options = PhotoParams(
             preset=args.preset,
-            device=device,
             size=args.size,
             strength=args.strength,
             style_scale=args.style_scale,
@@ -153,6 +157,7 @@ def _run(argv: list[str], prog: str) -> int:
             seed=args.seed,
             steps=args.steps,
         )
+        params = transfer_params(options, device=device)
     except (ValueError, RuntimeError) as e:
         raise UsageError(str(e)) from None
     if args.optimizer:

@@ -2,27 +2,22 @@
 
 A 2-core CPU and an H100 differ by two orders of magnitude, so each preset has one schedule
 per kind of device. The time each costs is measured in docs/BENCHMARKS.md. User options
-(from the bot's job parameters or the command line) are validated here, with messages a
-person can act on, and turned into :class:`~engine.style.transfer.TransferParams`.
+(a job's PhotoParams, or the command line's) are turned into
+:class:`~engine.style.transfer.TransferParams` here; their names, limits and checks are the
+job contract's (engine/contract.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from engine.contract import PhotoParams
 from engine.style.transfer import TransferParams
 from engine.style.vgg import resolve_device
-
-PRESET_NAMES = ("fast", "balanced", "high")
-
-MIN_SIZE, MAX_SIZE = 64, 4096
-STRENGTH_RANGE = (0.1, 10.0)
-STYLE_SCALE_RANGE = (0.25, 4.0)
-MAX_STEPS = 5000
 
 
 @dataclass(frozen=True)
@@ -47,22 +42,6 @@ PRESETS: dict[str, dict[str, Preset]] = {
 }
 
 
-def _in_range(name: str, value: float, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value:g}")
-    return float(value)
-
-
-def _whole(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
 def spread_steps(schedule: tuple[int, ...], total: int) -> tuple[int, ...]:
     """Scale a per-level schedule to ``total`` steps in proportion, at least one per level."""
     if total < len(schedule):
@@ -82,45 +61,29 @@ def spread_steps(schedule: tuple[int, ...], total: int) -> tuple[int, ...]:
     return tuple(steps)
 
 
-def params_from_options(
-    *,
-    preset: str = "balanced",
-    device: str | torch.device,
-    size: int | None = None,
-    strength: float = 1.0,
-    style_scale: float = 1.0,
-    keep_colors: bool = False,
-    seed: int | None = None,
-    steps: int | None = None,
-) -> TransferParams:
-    """Turn user-facing options into :class:`TransferParams`; ValueError says what is wrong."""
-    if preset not in PRESET_NAMES:
-        raise ValueError(
-            f"unknown quality preset {preset!r}: choose one of {', '.join(PRESET_NAMES)}"
-        )
+def transfer_params(options: PhotoParams, *, device: str | torch.device) -> TransferParams:
+    """Turn a job's options (already checked by PhotoParams) into :class:`TransferParams`."""
     # Only the kind of device matters here; whether it exists is load_vgg19's business.
     kind = (resolve_device(device) if device == "auto" else torch.device(device)).type
     kind = "cuda" if kind == "cuda" else "cpu"
-    chosen = PRESETS[kind][preset]
-    if size is not None:
-        size = _whole("size", size, MIN_SIZE, MAX_SIZE)
-    strength = _in_range("strength", strength, *STRENGTH_RANGE)
-    style_scale = _in_range("style scale", style_scale, *STYLE_SCALE_RANGE)
-    if not isinstance(keep_colors, bool):
-        raise ValueError(f"keep_colors must be true or false, got {keep_colors!r}")
-    if seed is not None:
-        seed = _whole("seed", seed, 0, 2**63 - 1)
+    chosen = PRESETS[kind][options.preset]
     schedule = chosen.steps
-    if steps is not None:
-        schedule = spread_steps(schedule, _whole("steps", steps, 1, MAX_STEPS))
+    if options.steps is not None:
+        schedule = spread_steps(schedule, options.steps)
     defaults = TransferParams()
     return dataclasses.replace(
         defaults,
-        size=size or chosen.size,
+        size=options.size or chosen.size,
         scales=len(schedule),
         steps=schedule,
-        strength=strength,
-        style_scale=style_scale,
-        keep_colors=keep_colors,
-        seed=seed,
+        strength=options.strength,
+        style_scale=options.style_scale,
+        keep_colors=options.keep_colors,
+        seed=options.seed,
     )
+
+
+def params_from_options(*, device: str | torch.device, **options: Any) -> TransferParams:
+    """The same from keyword options (the command line, benchmarks, tests): PhotoParams's
+    names and defaults; engine.contract.BadParams (a ValueError) says what is wrong."""
+    return transfer_params(PhotoParams(**options), device=device)

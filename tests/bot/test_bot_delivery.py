@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import app as bot_app
 from bot.settings import BotSettings
 from bot.store import ensure_person
+from engine.contract import PhotoParams, load_params
 from engine.jobs import blobs, queue
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
 from tests.support.fake_telegram import FakeTelegram, Person
@@ -73,7 +74,7 @@ def finish(
             chat_id=person.id,
             content_sha=content,
             styles=[(content, 1.0)],
-            params={"preset": "fast"},
+            params=PhotoParams(preset="fast"),
         )
         job_id = job.id
     with maker.begin() as s:
@@ -217,14 +218,9 @@ async def test_settings_are_used_for_the_next_job(tg: FakeTelegram, application:
     alice.send_photo(jpeg(60, 60))
     await alice.wait_reply("queue")
     (job,) = jobs_of(maker, alice)
-    assert job.params == {
-        "preset": "fast",
-        "size": 768,
-        "strength": 1.5,
-        "style_scale": 1.0,
-        "keep_colors": True,
-        "seed": None,
-    }
+    assert load_params(job.kind, job.params) == PhotoParams(
+        preset="fast", size=768, strength=1.5, style_scale=1.0, keep_colors=True, seed=None
+    )
 
 
 async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> None:
@@ -243,7 +239,7 @@ async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> Non
             ensure_person(s, user_id=7, telegram_language="en")
             sha = blobs.put_image(s, jpeg(8, 8), mime="image/jpeg", width=8, height=8)
             job = queue.submit(
-                s, user_id=7, chat_id=7, content_sha=sha, styles=[(sha, 1.0)], params={}
+                s, user_id=7, chat_id=7, content_sha=sha, styles=[(sha, 1.0)], params=PhotoParams()
             )
             long_ago = utcnow() - timedelta(days=3)
             job.state, job.finished_at, job.delivered_at = "done", long_ago, long_ago
@@ -334,7 +330,12 @@ async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
         ensure_person(s, user_id=alice.id, telegram_language="en")
         sha = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
         job_id = queue.submit(
-            s, user_id=alice.id, chat_id=alice.id, content_sha=sha, styles=[(sha, 1.0)], params={}
+            s,
+            user_id=alice.id,
+            chat_id=alice.id,
+            content_sha=sha,
+            styles=[(sha, 1.0)],
+            params=PhotoParams(),
         ).id
     with delivery.posting(job_id):
         with maker.begin() as s:
@@ -372,7 +373,7 @@ async def test_status_messages_are_posted_in_the_background_and_failures_lose_no
                 chat_id=person.id,
                 content_sha=sha,
                 styles=[(sha, 1.0)],
-                params={},
+                params=PhotoParams(),
             ).id
 
     def complete(job_id: int) -> None:

@@ -148,11 +148,6 @@ def test_importing_the_bot_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
-def test_quality_names_match_the_engine() -> None:
-    quality = pytest.importorskip("engine.style.quality")
-    assert cd.SETTING_VALUES["quality"] == quality.PRESET_NAMES
-
-
 def picture(width: int, height: int, fmt: str = "JPEG") -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, fmt)

@@ -21,6 +21,7 @@ from bot.store import (
     take_picture,
     waiting_content,
 )
+from engine.contract import PhotoParams
 from engine.jobs.models import Job, User
 from engine.jobs.queue import QueueFull
 
@@ -32,7 +33,7 @@ LIMITS = {
     "max_queued_total": 100,
     "max_attempts": 3,
 }
-PARAMS = {"preset": "fast", "size": None, "strength": 1.0, "seed": None}
+PARAMS = PhotoParams(preset="fast")
 
 
 def take(maker: Maker, data: bytes) -> Taken:

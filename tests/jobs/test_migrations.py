@@ -12,17 +12,19 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import MetaData, insert, inspect, select
 
+from engine.contract import JobKind, PhotoParams, load_params
 from engine.jobs.db import (
     SchemaOutOfDate,
     alembic_config,
     check_schema,
     current_revision,
     make_engine,
+    make_sessionmaker,
     upgrade,
 )
-from engine.jobs.models import Base
+from engine.jobs.models import Base, Job, JobState, utcnow
 
 TABLES = {"users", "chat_sessions", "images", "jobs", "workers"}
 
@@ -102,3 +104,56 @@ def test_stats_on_an_empty_database_says_what_to_run(tmp_path: os.PathLike[str])
     )
     assert done.returncode == 2
     assert "run `python -m engine migrate`" in done.stderr
+
+
+def test_jobs_queued_before_the_kind_column_are_photos_whose_parameters_still_load(
+    backend: str, fresh_url: Callable[[str], str]
+) -> None:
+    """A database with jobs in it, upgraded under them: they keep their plain parameters."""
+    url = fresh_url(backend)
+    upgrade(url, revision="0002")
+    engine = make_engine(url)
+    try:
+        old = MetaData()
+        old.reflect(engine)
+        now = utcnow()
+        with engine.begin() as c:
+            c.execute(
+                insert(old.tables["users"]).values(
+                    id=1,
+                    quality="balanced",
+                    strength=1.0,
+                    keep_colors=False,
+                    send_file=False,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            c.execute(
+                insert(old.tables["images"]).values(
+                    sha256="a" * 64, data=b"x", mime="image/jpeg", width=1, height=1, created_at=now
+                )
+            )
+            c.execute(
+                insert(old.tables["jobs"]).values(
+                    user_id=1,
+                    chat_id=1,
+                    state="queued",
+                    priority=0,
+                    content_sha="a" * 64,
+                    styles=[{"sha256": "a" * 64, "weight": 1.0}],
+                    params={"preset": "fast", "size": None, "strength": 1.6, "seed": None},
+                    attempts=0,
+                    max_attempts=3,
+                    progress=0.0,
+                    cancel_requested=False,
+                    created_at=now,
+                )
+            )
+        upgrade(url)
+        with make_sessionmaker(engine)() as s:
+            (job,) = s.scalars(select(Job)).all()
+            assert (job.kind, job.state) == (JobKind.PHOTO, JobState.QUEUED)
+            assert load_params(job.kind, job.params) == PhotoParams(preset="fast", strength=1.6)
+    finally:
+        engine.dispose()

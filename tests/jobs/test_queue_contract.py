@@ -13,13 +13,14 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.contract import JobKind, PhotoParams, load_params
 from engine.jobs import blobs, prune, queue, registry, stats
 from engine.jobs.models import ChatSession, Image, Job, JobState, utcnow
 from engine.jobs.models import Worker as WorkerRow
 
 Maker = sessionmaker[Session]
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
-PARAMS = {"preset": "fast", "size": None, "strength": 1.0, "seed": None}
+PARAMS = PhotoParams(preset="fast")
 
 
 def submit(maker: Maker, user: int, picture: str, **kw: Any) -> int:
@@ -75,7 +76,8 @@ def test_submit_claim_complete_deliver(maker: Maker, people: list[int], picture:
     taken = claim(maker, "w1")
     assert taken is not None and taken.id == job_id
     assert (taken.state, taken.worker_id, taken.attempts) == ("running", "w1", 1)
-    assert taken.params == PARAMS
+    assert taken.kind == JobKind.PHOTO and taken.state == JobState.RUNNING
+    assert load_params(taken.kind, taken.params) == PARAMS
     assert taken.styles == [{"sha256": picture, "weight": 1.0}]
     assert claim(maker, "w2") is None  # nothing else to take
 
@@ -261,9 +263,10 @@ def test_an_expired_lease_puts_the_job_back_then_fails_it(
     with maker.begin() as s:
         assert queue.reclaim_expired(s, now=T0 + timedelta(seconds=29)) == 0
         # A heartbeat moves the lease on...
-        assert queue.heartbeat(
+        kept = queue.heartbeat(
             s, job_id, worker_id="dead", lease_seconds=30, now=T0 + timedelta(seconds=20)
         )
+        assert kept is None  # still ours
         assert queue.reclaim_expired(s, now=T0 + timedelta(seconds=45)) == 0
         # ...and without one it passes.
         assert queue.reclaim_expired(s, now=T0 + timedelta(seconds=51)) == 1
@@ -272,11 +275,12 @@ def test_an_expired_lease_puts_the_job_back_then_fails_it(
 
     # The dead worker, should it wake up, can no longer touch the job.
     with maker.begin() as s:
-        assert not queue.heartbeat(s, job_id, worker_id="dead", lease_seconds=30)
+        lost = queue.heartbeat(s, job_id, worker_id="dead", lease_seconds=30)
+        assert lost is queue.StopReason.LEASE_LOST
         control = queue.report_progress(
             s, job_id, worker_id="dead", fraction=0.5, eta_seconds=1, lease_seconds=30
         )
-        assert control.lease_lost and not control.keep_going
+        assert control is queue.StopReason.LEASE_LOST
         assert not queue.complete(s, job_id, worker_id="dead", result_sha=picture, run_seconds=1)
 
     second = claim(maker, "dead-too", lease=30, now=T0 + timedelta(minutes=5))
@@ -326,14 +330,14 @@ def test_cancel_queued_and_running_jobs_only_by_their_owner(
         control = queue.report_progress(
             s, running, worker_id="w1", fraction=0.2, eta_seconds=5, lease_seconds=30
         )
-        assert control == queue.JobControl()
+        assert control is None  # go on
         assert queue.cancel(s, running, user_id=alice) is True
     assert job(maker, running).state == "running"  # until the worker notices
     with maker.begin() as s:
         control = queue.report_progress(
             s, running, worker_id="w1", fraction=0.3, eta_seconds=4, lease_seconds=30
         )
-        assert control.cancel_requested and not control.keep_going
+        assert control is queue.StopReason.CANCELLED
         assert queue.mark_cancelled(s, running, worker_id="w1")
     assert job(maker, running).state == "cancelled"
 
@@ -460,7 +464,7 @@ def test_images_are_stored_once_by_content(maker: Maker) -> None:
 
 def test_a_job_needs_a_style(maker: Maker, people: list[int], picture: str) -> None:
     with maker.begin() as s, pytest.raises(ValueError, match="style"):
-        queue.submit(s, user_id=people[0], chat_id=1, content_sha=picture, styles=[], params={})
+        queue.submit(s, user_id=people[0], chat_id=1, content_sha=picture, styles=[], params=PARAMS)
 
 
 def test_prune_forgets_only_what_nobody_needs(maker: Maker, people: list[int]) -> None:

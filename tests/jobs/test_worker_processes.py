@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -25,13 +24,14 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.contract import PhotoParams
 from engine.jobs import blobs, queue
 from engine.jobs.models import Job, User
 from engine.jobs.models import Worker as WorkerRow
 
 Maker = sessionmaker[Session]
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TINY = {"preset": "fast", "size": 64, "steps": 1, "seed": 1}
+TINY = PhotoParams(preset="fast", size=64, steps=1, seed=1)
 
 
 def png(width: int, height: int, seed: int) -> bytes:
@@ -45,7 +45,7 @@ def png(width: int, height: int, seed: int) -> bytes:
 
 
 def seed_jobs(
-    maker: Maker, count: int, *, params: dict[str, Any], size: tuple[int, int] = (64, 64)
+    maker: Maker, count: int, *, params: PhotoParams, size: tuple[int, int] = (64, 64)
 ) -> list[int]:
     """``count`` jobs from a handful of people, all painting one picture in one style."""
     with maker.begin() as s:
@@ -207,7 +207,7 @@ FAST_LEASE = {
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_killed_worker_loses_nothing(maker: Maker, workers: Workers) -> None:
-    params = {"preset": "fast", "size": 128, "steps": 40, "seed": 3}
+    params = PhotoParams(preset="fast", size=128, steps=40, seed=3)
     (job_id,) = seed_jobs(maker, 1, params=params, size=(128, 96))
     first = workers.start("A", **FAST_LEASE)
     wait_for(_running_with_progress(maker, job_id), timeout=120, what="A to start", workers=workers)
@@ -239,7 +239,7 @@ def test_a_killed_worker_loses_nothing(maker: Maker, workers: Workers) -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigterm_hands_the_job_back_and_exits_0(maker: Maker, workers: Workers) -> None:
-    params = {"preset": "fast", "size": 128, "steps": 2000, "seed": 4}
+    params = PhotoParams(preset="fast", size=128, steps=2000, seed=4)
     (job_id,) = seed_jobs(maker, 1, params=params, size=(128, 96))
     process = workers.start("T", WORKER_CPU_NICE="7", **FAST_LEASE)
     wait_for(_running_with_progress(maker, job_id), timeout=90, what="T to start", workers=workers)
@@ -266,7 +266,7 @@ def test_a_worker_on_the_gpu_paints_a_queued_job(maker: Maker, workers: Workers)
 
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    params = {"preset": "fast", "size": 384, "steps": 60, "seed": 5}
+    params = PhotoParams(preset="fast", size=384, steps=60, seed=5)
     (job_id,) = seed_jobs(maker, 1, params=params, size=(512, 384))
     process = workers.start("G", ENGINE_DEVICE="cuda")
 

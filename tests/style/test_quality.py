@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.style.quality import PRESET_NAMES, PRESETS, params_from_options, spread_steps
+from engine.contract import PRESET_NAMES
+from engine.style.quality import PRESETS, params_from_options, spread_steps
 
 
 def test_every_preset_exists_for_cpu_and_cuda_and_costs_more_as_it_goes_up() -> None:
