@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     redact_token_everywhere(settings.token)
+    logger.setLevel(settings.log_level)  # the bot's own loggers; the libraries' stay at INFO
 
     from engine.jobs.db import upgrade
 

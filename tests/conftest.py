@@ -22,8 +22,7 @@ from engine.jobs import blobs
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
 from engine.jobs.models import User
 from tests.support import pgserver
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+from tests.support.backends import BACKENDS
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,35 +12,7 @@ import pytest
 from PIL import Image
 
 from engine.images import ImageError, encode_image, open_image, save_image
-
-
-def _bytes(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def _png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims ``width`` x ``height`` and holds no pixels: a decompression bomb's
-    first bytes, which is all a reader needs to see to refuse it."""
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
-
-
-def png_16_bit_rgb(pixel: tuple[int, int, int], size: int = 32) -> bytes:
-    """A 16-bit-per-channel RGB PNG of one colour, written by hand (Pillow cannot save one)."""
-    header = struct.pack(">IIBBBBB", size, size, 16, 2, 0, 0, 0)
-    row = b"\x00" + struct.pack(">HHH", *pixel) * size  # filter type 0, then the pixels
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", header)
-        + _png_chunk(b"IDAT", zlib.compress(row * size))
-        + _png_chunk(b"IEND", b"")
-    )
+from tests.support.pictures import encoded, png_16_bit_rgb, png_header_only
 
 
 def _rgb(width: int = 40, height: int = 30) -> Image.Image:
@@ -53,7 +22,7 @@ def _rgb(width: int = 40, height: int = 30) -> Image.Image:
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"])
 def test_common_formats_open_as_rgb(fmt: str) -> None:
-    image = open_image(_bytes(_rgb(), fmt))
+    image = open_image(encoded(_rgb(), fmt))
     assert image.mode == "RGB" and image.size == (40, 30)
 
 
@@ -62,27 +31,27 @@ def test_lossless_formats_keep_the_pixels() -> None:
     for fmt in ("PNG", "BMP", "WEBP"):
         options = {"lossless": True} if fmt == "WEBP" else {}
         assert np.array_equal(
-            np.asarray(open_image(_bytes(original, fmt, **options))), np.asarray(original)
+            np.asarray(open_image(encoded(original, fmt, **options))), np.asarray(original)
         )
 
 
 def test_animated_gif_gives_its_first_frame() -> None:
     frames = [Image.new("RGB", (32, 32), c) for c in [(255, 0, 0), (0, 0, 255)]]
-    data = _bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+    data = encoded(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
     assert open_image(data).getpixel((5, 5)) == (255, 0, 0)
 
 
 def test_greyscale_and_cmyk_become_rgb() -> None:
-    grey = open_image(_bytes(Image.new("L", (32, 32), 200), "PNG"))
+    grey = open_image(encoded(Image.new("L", (32, 32), 200), "PNG"))
     assert grey.mode == "RGB" and grey.getpixel((0, 0)) == (200, 200, 200)
-    cmyk = open_image(_bytes(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG"))
+    cmyk = open_image(encoded(Image.new("CMYK", (32, 32), (0, 255, 255, 0)), "JPEG"))
     red, green, blue = cmyk.getpixel((4, 4))  # type: ignore[misc]
     assert cmyk.mode == "RGB" and red > 200 and green < 60 and blue < 60
 
 
 def test_16_bit_greyscale_is_scaled_not_clipped() -> None:
     deep = Image.fromarray(np.full((32, 32), 32768, dtype=np.uint16))
-    image = open_image(_bytes(deep, "PNG"))
+    image = open_image(encoded(deep, "PNG"))
     assert image.mode == "RGB" and abs(image.getpixel((0, 0))[0] - 128) <= 1  # type: ignore[index]
 
 
@@ -91,7 +60,7 @@ def test_transparency_is_composited_on_white(mode: str) -> None:
     rgba = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
     rgba.paste((255, 0, 0, 255), (0, 0, 16, 32))
     source = rgba if mode == "RGBA" else rgba.convert(mode)
-    image = open_image(_bytes(source, "PNG"))
+    image = open_image(encoded(source, "PNG"))
     assert image.getpixel((30, 5)) == (255, 255, 255)
     if mode != "LA":
         assert image.getpixel((2, 5)) == (255, 0, 0)
@@ -100,7 +69,7 @@ def test_transparency_is_composited_on_white(mode: str) -> None:
 def test_exif_orientation_is_applied() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 clockwise to view"
-    data = _bytes(_rgb(40, 30), "JPEG", exif=exif.tobytes())
+    data = encoded(_rgb(40, 30), "JPEG", exif=exif.tobytes())
     assert open_image(data).size == (30, 40)
 
 
@@ -116,11 +85,11 @@ def test_files_and_paths_open(tmp_path: Path) -> None:
     [
         (b"", "empty"),
         (b"hello, this is text and not a picture", "not a picture"),
-        (_bytes(_rgb(), "JPEG")[:200], "damaged"),
-        (_bytes(Image.new("RGB", (1, 1)), "PNG"), "too small"),
-        (_bytes(Image.new("RGB", (8, 30)), "PNG"), "too small"),
-        (_bytes(Image.new("RGB", (420, 20)), "PNG"), "aspect ratio"),
-        (_bytes(Image.new("RGB", (20, 420)), "PNG"), "aspect ratio"),
+        (encoded(_rgb(), "JPEG")[:200], "damaged"),
+        (encoded(Image.new("RGB", (1, 1)), "PNG"), "too small"),
+        (encoded(Image.new("RGB", (8, 30)), "PNG"), "too small"),
+        (encoded(Image.new("RGB", (420, 20)), "PNG"), "aspect ratio"),
+        (encoded(Image.new("RGB", (20, 420)), "PNG"), "aspect ratio"),
         (png_header_only(8000, 6000), "too many pixels"),  # 48 MP: over our 40 MP
         (png_header_only(100_000, 100_000), "too many pixels"),  # Pillow's own guard
     ],
@@ -143,7 +112,7 @@ def test_missing_empty_and_directory_paths(tmp_path: Path) -> None:
 
 def test_too_many_pixels_by_our_limit() -> None:
     with pytest.raises(ImageError, match="too many pixels"):
-        open_image(_bytes(_rgb(100, 100), "PNG"), max_pixels=5000)
+        open_image(encoded(_rgb(100, 100), "PNG"), max_pixels=5000)
 
 
 def test_decompression_bomb_guard_of_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,7 +120,7 @@ def test_decompression_bomb_guard_of_pillow(monkeypatch: pytest.MonkeyPatch) -> 
     for limit in (6000, 3000):  # 10000 px: a warning above 6000, an error above 2 x 3000
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
         with pytest.raises(ImageError, match="too many pixels"):
-            open_image(_bytes(_rgb(100, 100), "PNG"), max_pixels=10**9)
+            open_image(encoded(_rgb(100, 100), "PNG"), max_pixels=10**9)
 
 
 def test_save_writes_jpeg_or_png_by_extension_and_leaves_no_temp_files(tmp_path: Path) -> None:
@@ -174,7 +143,7 @@ def test_16_bit_colour_keeps_its_colour() -> None:
 def test_transparent_webp_is_composited_on_white() -> None:
     rgba = Image.new("RGBA", (32, 32), (0, 0, 255, 0))
     rgba.paste((0, 0, 255, 255), (0, 0, 16, 32))
-    image = open_image(_bytes(rgba, "WEBP", lossless=True))
+    image = open_image(encoded(rgba, "WEBP", lossless=True))
     assert image.getpixel((2, 2)) == (0, 0, 255) and image.getpixel((30, 2)) == (255, 255, 255)
 
 

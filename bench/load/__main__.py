@@ -58,8 +58,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from engine.jobs.models import Job, Worker
-from tests.support.bot_harness import make_presets, photo, small_settings
+from tests.support.bot_harness import make_presets, small_settings
 from tests.support.fake_telegram import ChatMessage, FakeTelegram, Person
+from tests.support.pictures import photo
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,18 +8,13 @@ import logging
 from telegram import Update
 
 from engine.contract import STRENGTH_RANGE, PhotoParams
+from engine.jobs import blobs, queue
 
 from ..callback_data import CancelJob, Rerun, SwapJob, parse
 from ..context import Context
-from ..store import (
-    JobView,
-    Person,
-    cancel_job,
-    get_image,
-    job_of,
-    open_job_ids,
-    set_waiting_content,
-)
+from ..store.jobs import JobView, job_of, open_job_ids
+from ..store.people import Person
+from ..store.waiting import set_waiting_photo
 from ..texts import Texts
 from .common import edit_text, pressed_message, refuse_button, reply, who
 from .gallery import send_gallery
@@ -34,7 +29,7 @@ async def cancel_command(update: Update, context: Context) -> None:
     """Cancel every picture the person has waiting or running."""
     person, t = await who(update, context)
     job_ids = await context.db(open_job_ids, user_id=person.id)
-    cancelled = [j for j in job_ids if await context.db(cancel_job, job_id=j, user_id=person.id)]
+    cancelled = [j for j in job_ids if await context.db(queue.cancel, job_id=j, user_id=person.id)]
     await reply(update, t("cancel_done") if cancelled else t("cancel_none"))
 
 
@@ -51,7 +46,7 @@ async def cancel_button(update: Update, context: Context) -> None:
     if job is None:
         await refuse_button(update, t)
         return
-    if await context.db(cancel_job, job_id=job.id, user_id=person.id):
+    if await context.db(queue.cancel, job_id=job.id, user_id=person.id):
         await query.answer(t("cancel_done"))
         await edit_text(pressed_message(update), t("cancelled_status"), None)
     else:
@@ -70,7 +65,7 @@ async def swap_button(update: Update, context: Context) -> None:
     if job is None or len(job.styles) != 1:
         await refuse_button(update, t)
         return
-    await context.db(cancel_job, job_id=job.id, user_id=person.id)
+    await context.db(queue.cancel, job_id=job.id, user_id=person.id)
     await query.answer(t("swapped"))
     await edit_text(pressed_message(update), t("swapped"), None)
     ((style_sha, _),) = job.styles
@@ -109,7 +104,7 @@ async def choose_another_style(
     """Let the job's photo wait for a new style, and show the gallery."""
     chat = update.effective_chat
     assert chat is not None and update.callback_query is not None
-    await context.db(set_waiting_content, user_id=person.id, chat_id=chat.id, sha=job.content_sha)
+    await context.db(set_waiting_photo, user_id=person.id, chat_id=chat.id, sha=job.content_sha)
     await update.callback_query.answer()
     await reply(update, t("rerun_choose_style"))
     if len(context.presets):
@@ -124,7 +119,7 @@ async def send_full_quality(update: Update, context: Context, t: Texts, job: Job
         await refuse_button(update, t)
         return
     await update.callback_query.answer()
-    data = await context.db(get_image, sha=job.result_sha)
+    data = await context.db(blobs.get_image, sha256=job.result_sha)
     await context.bot.send_document(
         chat.id, data, filename=f"stylized-{job.id}.jpg", caption=t("result_file")
     )

@@ -9,7 +9,8 @@ from telegram import Document, PhotoSize, Update
 from telegram.error import BadRequest, TelegramError
 
 from ..context import Context
-from ..store import photo_params, take_picture
+from ..store.jobs import photo_params
+from ..store.waiting import take_picture
 from ..texts import Texts
 from ..uploads import Upload, UploadRejected, check_upload
 from .common import reply, who

@@ -8,20 +8,17 @@ import logging
 from telegram import Update
 
 from engine.contract import JobParams
+from engine.jobs.models import JobState
 from engine.jobs.queue import QueueFull
 
 from .. import keyboards
 from ..context import Context
-from ..store import Person, submit_job
+from ..delivery.status import status_text
+from ..store.jobs import submit_job
+from ..store.people import Person
 from ..texts import Texts
 
 logger = logging.getLogger(__name__)
-
-
-def queue_text(t: Texts, position: int | None) -> str:
-    if position is None or position <= 1:
-        return t("queued_next")
-    return t("queued", position=position)
 
 
 async def submit(
@@ -77,8 +74,8 @@ async def submit(
         return None
     if query is not None:
         await query.answer(toast)
-    text = queue_text(t, position)
+    text = status_text(t, JobState.QUEUED, position=position)
     markup = keyboards.queued(job_id, t, swap=swap)
-    context.bot_data.delivery.follow(job_id, chat.id, text, markup, swap=swap)
+    context.bot_data.delivery.status.follow(job_id, chat.id, text, markup, swap=swap)
     logger.info("user %s queued job %s at place %s", person.id, job_id, position)
     return job_id

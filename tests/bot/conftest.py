@@ -50,6 +50,7 @@ def bot_env(
         PRESETS_DIR=str(presets_dir),
         ADMIN_IDS="4242",
         DELIVERY_POLL_SECONDS="0.2",
+        LOG_LEVEL="DEBUG",  # the bot logs each delivery pass: tests wait for passes, not time
         PROGRESS_EDIT_SECONDS="1",
         # The engine worker: the CPU, tiny pictures, few steps, quick polling.
         ENGINE_DEVICE="cpu",

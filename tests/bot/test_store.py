@@ -1,8 +1,9 @@
-"""The bot's own transactions on the database (bot/store.py), on SQLite and PostgreSQL alike.
+"""The bot's own transactions on the database (bot/store/), on SQLite and PostgreSQL alike.
 
 A picture someone sends is stored and, unless a photo already waits for its style, becomes
 the waiting photo, in one transaction; a job made of the waiting photo uses it up in the
-transaction that queues it, and a job a limit refuses leaves it waiting.
+transaction that queues it, and a job a limit refuses leaves it waiting. People's settings are
+read through a copy in memory that their own setters keep current.
 """
 
 from __future__ import annotations
@@ -13,16 +14,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store import (
-    NothingWaiting,
-    Taken,
-    set_status_message,
-    submit_job,
-    take_picture,
-    waiting_content,
-)
+from bot.store.jobs import set_status_message, submit_job
+from bot.store.people import People
+from bot.store.waiting import NothingWaiting, Taken, take_picture, waiting_photo
 from engine.contract import PhotoParams
-from engine.jobs.models import Job, User
+from engine.jobs.models import ChatSession, Job, User
 from engine.jobs.queue import QueueFull
 
 Maker = sessionmaker[Session]
@@ -45,7 +41,7 @@ def take(maker: Maker, data: bytes) -> Taken:
 
 def waiting(maker: Maker) -> str | None:
     with maker.begin() as s:
-        return waiting_content(s, user_id=ALICE)
+        return waiting_photo(s.get(ChatSession, ALICE))
 
 
 def submit(maker: Maker, content: str | None, style: str, **kw: Any) -> int:
@@ -135,3 +131,22 @@ def test_the_status_message_is_remembered_and_an_unknown_job_is_no_error(maker: 
     with maker() as s:
         job = s.get(Job, job_id)
         assert job is not None and job.status_message_id == 4242
+
+
+async def test_people_keep_their_copy_in_memory_current_in_their_own_setters(
+    maker: Maker,
+) -> None:
+    people = People(maker)
+    first = await people.get(ALICE, telegram_language="ru-RU")  # first contact: the row is made
+    assert (first.language, first.quality, first.strength) == ("ru", "balanced", 1.0)
+    changed = await people.set_setting(ALICE, "quality", "fast")
+    with maker.begin() as s:  # behind the copy's back: the copy is not read again
+        row = s.get(User, ALICE)
+        assert row is not None and row.quality == "fast"
+        row.quality = "high"
+    assert (await people.get(ALICE)).quality == changed.quality == "fast"
+    assert (await people.set_language(ALICE, "en")).language == "en"
+    assert (await people.get(ALICE)).language == "en"
+    with maker() as s:
+        row = s.get(User, ALICE)
+        assert row is not None and (row.language, row.quality) == ("en", "high")

@@ -29,10 +29,10 @@ from engine.jobs import registry
 from engine.jobs.db import make_engine, make_sessionmaker
 from engine.jobs.models import utcnow
 from tests.support import pgserver
+from tests.support.backends import BACKENDS
 from tests.support.fake_telegram import FakeTelegram
 
 NO_TORCH = Path(__file__).resolve().parent / "no_torch"
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,7 +11,8 @@ from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
-from tests.support.fake_telegram import FakeTelegram, Person, draw_image, serve_in_thread
+from tests.support.fake_telegram import FakeTelegram, Person, serve_in_thread
+from tests.support.pictures import draw_image
 
 
 @pytest.fixture

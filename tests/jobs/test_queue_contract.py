@@ -7,57 +7,18 @@ import sys
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
-from engine.contract import JobKind, PhotoParams, load_params
+from engine.contract import JobKind, load_params
 from engine.jobs import blobs, prune, queue, registry, stats
 from engine.jobs.models import ChatSession, Image, Job, JobState, utcnow
 from engine.jobs.models import Worker as WorkerRow
+from tests.support.jobs import FAST as PARAMS
+from tests.support.jobs import Maker, claim, job, run_all, submit
 
-Maker = sessionmaker[Session]
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
-PARAMS = PhotoParams(preset="fast")
-
-
-def submit(maker: Maker, user: int, picture: str, **kw: Any) -> int:
-    with maker.begin() as s:
-        return queue.submit(
-            s,
-            user_id=user,
-            chat_id=user,
-            content_sha=picture,
-            styles=[(picture, 1.0)],
-            params=PARAMS,
-            **kw,
-        ).id
-
-
-def claim(maker: Maker, worker: str = "w1", *, lease: float = 30, now: datetime | None = None):  # type: ignore[no-untyped-def]
-    with maker.begin() as s:
-        return queue.claim(s, worker_id=worker, lease_seconds=lease, now=now)
-
-
-def job(maker: Maker, job_id: int) -> Job:
-    with maker() as s:
-        found = s.get(Job, job_id)
-        assert found is not None
-        return found
-
-
-def run_all(maker: Maker, worker: str = "w1") -> list[int]:
-    """Claim and complete until the queue is empty, one job at a time; the order run."""
-    order = []
-    while (taken := claim(maker, worker)) is not None:
-        with maker.begin() as s:
-            assert queue.complete(
-                s, taken.id, worker_id=worker, result_sha=taken.content_sha, run_seconds=0.1
-            )
-        order.append(taken.id)
-    return order
 
 
 def test_importing_the_queue_loads_neither_torch_nor_telegram() -> None:

@@ -10,54 +10,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from engine.contract import JobKind, PhotoParams
 from engine.jobs import blobs, queue
-from engine.jobs.models import Job
 from engine.jobs.models import Worker as WorkerRow
-from engine.jobs.settings import EngineSettings
 from engine.jobs.worker import BadJob, JobInput, JobResult, Progress, RunJob, Stopped, Worker
+from tests.support.jobs import Maker, job, make_worker, submit
 
 pytestmark = pytest.mark.timeout(60)
 
-Maker = sessionmaker[Session]
 RESULT = JobResult(data=b"result bytes", mime="image/jpeg", width=4, height=3)
-
-
-def settings(tmp_path: Path, **overrides: float) -> EngineSettings:
-    values: dict[str, float] = {
-        "lease_seconds": 30.0,
-        "heartbeat_seconds": 0.0,  # every progress call writes: the tests see each one
-        "progress_seconds": 0.0,
-        "poll_seconds": 0.01,
-    }
-    values.update(overrides)
-    return EngineSettings(data_dir=tmp_path, database_url="unused", **values)  # type: ignore[arg-type]
-
-
-def make_worker(maker: Maker, tmp_path: Path, run_job: RunJob, **overrides: float) -> Worker:
-    return Worker(maker, settings(tmp_path, **overrides), run_job=run_job, worker_id="w1")
-
-
-def submit(maker: Maker, user: int, picture: str, **kw: object) -> int:
-    with maker.begin() as s:
-        return queue.submit(
-            s,
-            user_id=user,
-            chat_id=user,
-            content_sha=picture,
-            styles=[(picture, 1.0)],
-            params=PhotoParams(preset="fast"),
-            **kw,  # type: ignore[arg-type]
-        ).id
-
-
-def job(maker: Maker, job_id: int) -> Job:
-    with maker() as s:
-        found = s.get(Job, job_id)
-        assert found is not None
-        return found
 
 
 def test_a_job_runs_and_its_result_is_stored(

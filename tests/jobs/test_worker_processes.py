@@ -18,30 +18,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from engine.contract import PhotoParams
 from engine.jobs import blobs, queue
 from engine.jobs.models import Job, User
 from engine.jobs.models import Worker as WorkerRow
+from tests.support.jobs import Maker, job
+from tests.support.pictures import gradient_png
 
-Maker = sessionmaker[Session]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = PhotoParams(preset="fast", size=64, steps=1, seed=1)
-
-
-def png(width: int, height: int, seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    pixels = np.stack([x * 255 // width, y * 255 // height, (x + y) % 255], axis=-1)
-    pixels = (pixels + rng.normal(0, 20, pixels.shape)).clip(0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def seed_jobs(
@@ -53,9 +42,10 @@ def seed_jobs(
         s.add_all(people)
         s.flush()
         content = blobs.put_image(
-            s, png(*size, seed=1), mime="image/png", width=size[0], height=size[1]
+            s, gradient_png(*size, seed=1), mime="image/png", width=size[0], height=size[1]
         )
-        style = blobs.put_image(s, png(64, 64, seed=2), mime="image/png", width=64, height=64)
+        style_png = gradient_png(64, 64, seed=2)
+        style = blobs.put_image(s, style_png, mime="image/png", width=64, height=64)
         return [
             queue.submit(
                 s,
@@ -128,13 +118,6 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, what: str, worker
             logs = "\n".join(f"--- {n}\n{workers.log(n)[-3000:]}" for n in workers.processes)
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
         time.sleep(0.1)
-
-
-def job(maker: Maker, job_id: int) -> Job:
-    with maker() as s:
-        found = s.get(Job, job_id)
-        assert found is not None
-        return found
 
 
 def test_work_refuses_a_database_without_the_schema(tmp_path: Path) -> None:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import io
 import os
 import re
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from engine.style import cli
+from tests.support.pictures import png_header_only
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,13 +30,6 @@ def _run(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess
         env=env,
         check=False,
     )
-
-
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG header claiming ``width`` x ``height`` with no pixels (a bomb's first bytes)."""
-    body = b"IHDR" + struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    ihdr = struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body))
-    return b"\x89PNG\r\n\x1a\n" + ihdr + b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 def _truncated_jpeg() -> bytes:

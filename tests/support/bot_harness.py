@@ -1,43 +1,21 @@
-"""Helpers for the bot's end-to-end tests: drawn pictures, presets, and the bot as a subprocess."""
+"""The bot under test: presets installed as an operator would, ``python -m bot`` as a subprocess,
+and what a test waits for in a running bot (its delivery passes)."""
 
 from __future__ import annotations
 
 import asyncio
-import io
+import re
 import signal
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from bot.delivery.loop import Delivery
 
 from .fake_telegram import FakeTelegram, Person
+from .pictures import painting
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def painting(width: int, height: int, colors: tuple[tuple[int, int, int], ...]) -> bytes:
-    """A stripy picture that has some style to borrow."""
-    image = Image.new("RGB", (width, height), colors[0])
-    draw = ImageDraw.Draw(image)
-    for i, x in enumerate(range(0, width + height, 12)):
-        draw.line((x, 0, x - height, height), fill=colors[i % len(colors)], width=5)
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
-
-
-def photo(width: int = 96, height: int = 64) -> bytes:
-    """A small 'photo': a sky, a field and a sun."""
-    image = Image.new("RGB", (width, height), (120, 170, 230))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, height * 2 // 3, width, height), fill=(60, 140, 50))
-    draw.ellipse(
-        (width // 10, height // 10, width // 10 + height // 3, height // 10 + height // 3),
-        fill=(250, 220, 60),
-    )
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=92)
-    return buffer.getvalue()
+DELIVERY_PASS = re.compile(r"delivery pass (\d+) done")
 
 
 def make_presets(directory: Path, count: int = 2) -> None:
@@ -79,10 +57,12 @@ class BotProcess:
         self.env = env
         self.log_path = tmp_path / "bot.log"
         self.process: asyncio.subprocess.Process | None = None
+        self._log_start = 0  # where the running process's lines begin in the log
 
     async def start(self, *args: str, wait: bool = True, ready: str = "getUpdates") -> None:
         """Start the bot; wait until it calls ``ready`` (it polls, or sets its webhook)."""
         polls = len(self.tg.calls_of(ready))
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -122,6 +102,23 @@ class BotProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def _delivery_passes(self) -> int:
+        """Passes the running bot's delivery loop has logged (it logs them at LOG_LEVEL=DEBUG)."""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_start)
+            found = DELIVERY_PASS.findall(log.read().decode(errors="replace"))
+        return int(found[-1]) if found else 0
+
+    async def delivery_passes(self, count: int, *, timeout: float = 30) -> None:
+        """Until the running bot's delivery loop has made ``count`` more passes: what a test
+        waits for before it says something was *not* sent."""
+        target = self._delivery_passes() + count
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._delivery_passes() < target:
+            assert not self.exited(), f"the bot exited:\n{self.log()}"
+            assert asyncio.get_running_loop().time() < deadline, "no delivery passes logged"
+            await asyncio.sleep(0.05)
+
 
 def small_settings(database_url: str, person: Person, *, size: int = 64) -> None:
     """Give a person tiny, fast pictures (the settings menu offers 256 px and up)."""
@@ -139,3 +136,13 @@ def small_settings(database_url: str, person: Person, *, size: int = 64) -> None
             s.add(user)
     finally:
         engine.dispose()
+
+
+async def delivery_passes(delivery: Delivery, count: int, *, timeout: float = 30) -> None:
+    """Until an in-process bot's delivery loop has made ``count`` more passes: what a test
+    waits for before it says something was *not* sent."""
+    target = delivery.passes + count
+    deadline = asyncio.get_running_loop().time() + timeout
+    while delivery.passes < target:
+        assert asyncio.get_running_loop().time() < deadline, "the delivery loop is stuck"
+        await asyncio.sleep(0.01)

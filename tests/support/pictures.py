@@ -6,6 +6,8 @@ Bytes, as a person would send them, or PIL images, as the style engine takes the
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -93,3 +95,26 @@ def painting_like(width: int, height: int, seed: int) -> Image.Image:
     pixels = stripes[..., None] * palette[0] + (1 - stripes[..., None]) * palette[1]
     pixels += rng.normal(0, 20, pixels.shape)
     return Image.fromarray(pixels.clip(0, 255).astype(np.uint8), "RGB")
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` and holds no pixels: a decompression bomb's
+    first bytes, which is all a reader needs to see to refuse it."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
+
+
+def png_16_bit_rgb(pixel: tuple[int, int, int], size: int = 32) -> bytes:
+    """A 16-bit-per-channel RGB PNG of one colour, written by hand (Pillow cannot save one)."""
+    header = struct.pack(">IIBBBBB", size, size, 16, 2, 0, 0, 0)
+    row = b"\x00" + struct.pack(">HHH", *pixel) * size  # filter type 0, then the pixels
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(row * size))
+        + _png_chunk(b"IEND", b"")
+    )

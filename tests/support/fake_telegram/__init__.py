@@ -6,11 +6,11 @@ async with FakeTelegram() as tg:          # or: serve_in_thread() from synchrono
     # BOT_TOKEN=tg.token
     alice.command("start")
     greeting = await alice.wait_reply("Hello")
-    alice.send_photo(draw_image(64, 48))
+    alice.send_photo(photo())                 # tests/support/pictures.py draws it
     tg.inject_error("sendMessage", code=429, retry_after=1)   # flood control, once
 """
 
-from .people import Person, draw_image
+from .people import Person
 from .server import (
     DEFAULT_TOKEN,
     ApiError,
@@ -29,6 +29,5 @@ __all__ = [
     "FakeTelegram",
     "Person",
     "ThreadedFakeTelegram",
-    "draw_image",
     "serve_in_thread",
 ]

@@ -14,28 +14,10 @@ from typing import Any
 
 from PIL import Image
 
+from ..pictures import draw_image
 from .server import JSON, ChatMessage, FakeTelegram
 
 _user_ids = itertools.count(1001)
-
-
-def draw_image(
-    width: int = 64,
-    height: int = 48,
-    *,
-    color: tuple[int, int, int] = (200, 80, 40),
-    format: str = "JPEG",
-    stripes: bool = True,
-) -> bytes:
-    """A small picture drawn in memory (tests never need image files)."""
-    image = Image.new("RGB", (width, height), color)
-    if stripes:
-        for x in range(0, width, 8):
-            for y in range(height):
-                image.putpixel((x, y), (255 - color[0], 255 - color[1], 255 - color[2]))
-    buffer = io.BytesIO()
-    image.save(buffer, format)
-    return buffer.getvalue()
 
 
 class Person:
