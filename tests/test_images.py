@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,9 +182,3 @@ def test_encode_image_round_trips() -> None:
     assert encode_image(original).startswith(b"\xff\xd8")
     with pytest.raises(ValueError, match="unsupported"):
         encode_image(original, format="GIF")
-
-
-def test_images_module_does_not_import_torch() -> None:
-    # The bot validates uploads with this module and must not pay for torch.
-    code = "import sys, engine.images; sys.exit('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from datetime import datetime, timedelta
@@ -19,15 +17,6 @@ from tests.support.jobs import FAST as PARAMS
 from tests.support.jobs import Maker, claim, job, run_all, submit
 
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
-
-
-def test_importing_the_queue_loads_neither_torch_nor_telegram() -> None:
-    code = (
-        "import sys, engine.jobs.queue, engine.jobs.db, engine.jobs.models; "
-        "heavy = {'torch', 'telegram'} & set(sys.modules); "
-        "assert not heavy, heavy"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_submit_claim_complete_deliver(maker: Maker, people: list[int], picture: str) -> None:
