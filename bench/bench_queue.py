@@ -39,11 +39,12 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from engine.contract import PhotoParams
 from engine.jobs import blobs, queue
 from engine.jobs.db import make_engine, make_sessionmaker, upgrade
-from engine.jobs.models import Job, User
+from engine.jobs.models import Job, JobState, User
 from engine.jobs.settings import EngineSettings
 from engine.jobs.worker import JobInput, JobResult, Progress, Worker
 
@@ -71,7 +72,12 @@ def work(url: str, name: str, poll: float, go: Event, stop: Event) -> None:
     )
     worker = Worker(make_sessionmaker(engine), settings, run_job=nothing, worker_id=name)
     go.wait()
-    threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        worker.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     worker.run()
     engine.dispose()
 
@@ -91,7 +97,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def submit(maker, picture: str, i: int) -> int:  # type: ignore[no-untyped-def]
+def submit(maker: sessionmaker[Session], picture: str, i: int) -> int:
     with maker.begin() as s:
         return queue.submit(
             s,
@@ -103,11 +109,11 @@ def submit(maker, picture: str, i: int) -> int:  # type: ignore[no-untyped-def]
         ).id
 
 
-def wait_done(maker, ids: list[int], timeout: float = 600.0) -> None:  # type: ignore[no-untyped-def]
+def wait_done(maker: sessionmaker[Session], ids: list[int], timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with maker() as s:
-            left = s.scalar(select(func.count()).where(Job.id.in_(ids), Job.state != queue.DONE))
+            left = s.scalar(select(func.count()).where(Job.id.in_(ids), Job.state != JobState.DONE))
         if not left:
             return
         if time.monotonic() > deadline:

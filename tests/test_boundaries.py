@@ -124,18 +124,18 @@ def _half(module: str) -> str | None:
 
 def crossing_imports() -> list[str]:
     """Imports by which one half of the engine (or the bot) reaches where it must not."""
-    rules = {"style": ("jobs", "bridge"), "jobs": ("style", "bridge")}
+    # where a module is -> the parts it must not import
+    rules: dict[str | None, tuple[str, ...]] = {
+        None: ("style", "jobs", "bridge"),  # the leaves beside the halves import neither
+        "bot": ("style", "bridge"),
+        "bridge": (),
+        "style": ("jobs", "bridge"),
+        "jobs": ("style", "bridge"),
+    }
     problems = []
     for path in sorted([*(REPO / "engine").rglob("*.py"), *(REPO / "bot").rglob("*.py")]):
         module = ".".join(path.relative_to(REPO).with_suffix("").parts)
-        here = "bot" if module.startswith("bot.") else _half(module)
-        # The leaves beside the halves (contract, images, env...) import neither.
-        not_allowed = {
-            None: ("style", "jobs", "bridge"),
-            "bot": ("style", "bridge"),
-            "bridge": (),
-            **rules,
-        }[here]
+        not_allowed = rules["bot" if module.startswith("bot.") else _half(module)]
         for line, imported in _imports(path):
             if _half(imported) in not_allowed:
                 problems.append(f"{path.relative_to(REPO)}:{line} imports {imported}")

@@ -67,6 +67,8 @@ def check_chats(
                     problems.append(Problem("wrong person", job=job_id, person=person.id))
                 results.setdefault(job_id, []).append(message)
     for job_id in by_job:
+        if job_id is None:  # already a problem above
+            continue
         count = len(results.get(job_id, []))
         if count != 1:
             problems.append(Problem("answers to a job", job=job_id, counts=(count,)))

@@ -314,7 +314,8 @@ async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
             set_status_message(s, job_id=job_id, message_id=status.message_id)
     await alice.wait_message(lambda m: m.kind == "photo")
     await tg.wait_for(lambda: delivered(maker, job_id))
-    assert tg.find_message(alice.id, status.message_id).text == "Done."
+    answered = tg.find_message(alice.id, status.message_id)
+    assert answered is not None and answered.text == "Done."
 
 
 async def test_status_messages_are_posted_in_the_background_and_failures_lose_no_job(

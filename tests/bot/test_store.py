@@ -23,7 +23,7 @@ from engine.jobs.queue import QueueFull
 
 Maker = sessionmaker[Session]
 ALICE = 7001
-LIMITS = {
+LIMITS: dict[str, Any] = {
     "max_queued_per_user": 1,
     "max_per_hour_per_user": 10,
     "max_queued_total": 100,

@@ -436,7 +436,7 @@ def test_prune_forgets_only_what_nobody_needs(maker: Maker, people: list[int]) -
         for job_id, delivered in ((answered, old), (unanswered, None)):
             row = s.get(Job, job_id)
             assert row is not None
-            row.state, row.finished_at, row.delivered_at = JobState.DONE.value, old, delivered
+            row.state, row.finished_at, row.delivered_at = JobState.DONE, old, delivered
             row.result_sha = sha["result"] if job_id == answered else sha["unanswered"]
         row = s.get(Job, waiting)
         assert row is not None

@@ -7,15 +7,16 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
+from engine.style.vgg import VGG19Features
 from tests.support.pictures import painting_like, photo_like
 
 pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="session")
-def vgg():  # type: ignore[no-untyped-def]
+def vgg() -> VGG19Features:
     """The real VGG-19 on the CPU, loaded once for the whole run."""
-    from engine.style.vgg import load_vgg19
+    from engine.style.vgg import load_vgg19  # only once torch is known to be there
 
     return load_vgg19("cpu")
 

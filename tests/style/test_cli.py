@@ -110,7 +110,7 @@ def test_bad_inputs_give_one_error_line(tmp_path: Path, pictures: tuple[Path, Pa
     photo, painting = pictures
     (tmp_path / "notes.txt").write_text("not a picture")
     Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
-    cases = [
+    cases: list[tuple[list[str | Path], str]] = [
         ([tmp_path / "missing.jpg", painting, "-o", tmp_path / "o.jpg"], "no such file"),
         ([photo, tmp_path / "notes.txt", "-o", tmp_path / "o.jpg"], "not a picture"),
         ([tmp_path / "dot.png", painting, "-o", tmp_path / "o.jpg"], "too small"),

@@ -76,11 +76,11 @@ def test_running_out_of_gpu_memory_really_retries_smaller(
     gpu_memory_limited_to: Callable[[int], None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from engine.jobs.worker import StyleTransfer
+    from engine.bridge import StyleRunner
 
-    engine = object.__new__(StyleTransfer)  # the worker's engine around the loaded network
-    engine.device = "cuda"  # type: ignore[attr-defined]
-    engine.model = gpu_vgg  # type: ignore[attr-defined]
+    runner = object.__new__(StyleRunner)  # the worker's engine around the loaded network
+    runner.device = torch.device("cuda")
+    runner.model = gpu_vgg
     photo = draw(2048, 1536, seed=3, hue=0)
     painting = draw(512, 512, seed=4, hue=2)
     params = params_from_options(preset="fast", device="cuda", size=2048, steps=4, seed=0)
@@ -88,8 +88,8 @@ def test_running_out_of_gpu_memory_really_retries_smaller(
     # The network's weights and 600 MiB more: a 2048 px picture needs several GiB, so the
     # first try runs out of memory for real; a few times smaller fits.
     gpu_memory_limited_to(torch.cuda.memory_allocated() + 600 * 2**20)
-    with caplog.at_level(logging.WARNING, logger="engine.jobs.worker"):
-        picture = engine._stylize(photo, [painting], params, [1.0], lambda p: True)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.WARNING, logger="engine.bridge"):
+        picture = runner._stylize(photo, [painting], params, [1.0], lambda p: True)
     assert "out of GPU memory at 2048 px" in caplog.text
     assert 128 <= picture.width < 2048
     assert abs(picture.width / picture.height - 4 / 3) < 0.01  # smaller, same shape

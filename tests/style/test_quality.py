@@ -72,7 +72,7 @@ def test_job_params_as_the_worker_passes_them() -> None:
 )
 def test_bad_options_are_refused_clearly(options: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        params_from_options(device="cpu", **options)  # type: ignore[arg-type]
+        params_from_options(device="cpu", **options)
 
 
 def test_steps_are_spread_over_levels_in_proportion() -> None:

@@ -12,7 +12,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def server_url() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def _admin(url: str):  # type: ignore[no-untyped-def]
+def _admin(url: str) -> Engine:
     # CREATE/DROP DATABASE cannot run inside a transaction.
     return create_engine(
         make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT", pool_pre_ping=True

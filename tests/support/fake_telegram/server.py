@@ -506,8 +506,8 @@ class FakeTelegram:
             sizes.append(dict(info, width=size[0], height=size[1]))
             if scale == 1.0:
                 break
-        for size in sizes:
-            self._photos[size["file_id"]] = sizes
+        for entry in sizes:
+            self._photos[entry["file_id"]] = sizes
         return sizes
 
     def _document(self, data: bytes, filename: str | None, mime: str | None) -> JSON:
