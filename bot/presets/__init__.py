@@ -62,8 +62,8 @@ class Preset:
                 url=str(entry.get("url") or ""),
                 image=str(entry.get("image") or ""),
                 thumb=str(entry.get("thumb") or ""),
-                strength=float(entry.get("strength", 1.0)),
-                style_scale=float(entry.get("style_scale", 1.0)),
+                strength=float(entry.get("strength", cls.strength)),
+                style_scale=float(entry.get("style_scale", cls.style_scale)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise PresetError(
