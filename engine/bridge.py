@@ -82,7 +82,8 @@ class StyleRunner:
         try:
             picture = self._stylize(content, styles, params, weights, callback)
         except transfer.Cancelled:
-            raise Stopped(stop[0] if stop else StopReason.SHUTDOWN) from None
+            # stylize stops only when the callback said so, and the callback noted why.
+            raise Stopped(stop[-1]) from None
         data = images.encode_image(picture, format="JPEG", quality=RESULT_QUALITY)
         return JobResult(data=data, mime="image/jpeg", width=picture.width, height=picture.height)
 

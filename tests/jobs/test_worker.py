@@ -1,7 +1,7 @@
 """The worker loop, in this process, on both databases: what happens to a job in each case.
 
-Most tests hand the worker a cheap ``run_job`` so that they test the loop, not the
-algorithm; one runs the real engine on a tiny picture.
+The tests hand the worker a cheap ``run_job`` so that they test the loop, not the algorithm
+(tests/test_bridge.py runs the real engine).
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from engine.contract import JobKind, PhotoParams
 from engine.jobs import blobs, queue
+from engine.jobs.models import Job
 from engine.jobs.models import Worker as WorkerRow
 from engine.jobs.worker import BadJob, JobInput, JobResult, Progress, RunJob, Stopped, Worker
 from tests.support.jobs import Maker, job, make_worker, submit
@@ -186,3 +188,40 @@ def test_progress_stops_a_run_whose_lease_was_lost(
     worker = make_worker(maker, tmp_path, _stops_when_told(lease_passes))
     assert worker.run(once=True) == 1
     assert job(maker, job_id).state == "queued"  # left for whoever holds it now
+
+
+def _stored_params(maker: Maker, job_id: int, params: dict[str, object]) -> None:
+    with maker.begin() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(params=params))
+
+
+def test_a_row_from_before_the_contract_reaches_the_run_as_typed_parameters(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    seen: list[JobInput] = []
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        seen.append(inputs)
+        return RESULT
+
+    job_id = submit(maker, people[0], picture)
+    _stored_params(maker, job_id, {"preset": "high", "size": None, "strength": 2, "seed": None})
+    make_worker(maker, tmp_path, run).run(once=True)
+    assert seen[0].params == PhotoParams(preset="high", strength=2.0)
+    assert job(maker, job_id).state == "done"
+
+
+def test_parameters_the_engine_cannot_read_fail_the_job_at_once_with_the_reason(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        raise AssertionError("never reached")
+
+    job_id = submit(maker, people[0], picture, max_attempts=3)
+    _stored_params(maker, job_id, {"version": 99, "preset": "fast"})  # from newer code
+    make_worker(maker, tmp_path, run).run(once=True)
+    failed = job(maker, job_id)
+    assert (failed.state, failed.attempts) == ("failed", 1)
+    assert failed.error is not None
+    assert failed.error.startswith("the job's options are not valid: ")
+    assert "newer than this engine reads" in failed.error
