@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from PIL import Image
 
-from engine.style.vgg import VGG19Features
 from tests.support.pictures import painting_like, photo_like
 
 pytest.importorskip("torch")
+
+if TYPE_CHECKING:
+    from engine.style.vgg import VGG19Features
 
 
 @pytest.fixture(scope="session")
 def vgg() -> VGG19Features:
     """The real VGG-19 on the CPU, loaded once for the whole run."""
-    from engine.style.vgg import load_vgg19  # only once torch is known to be there
+    from engine.style.vgg import load_vgg19
 
     return load_vgg19("cpu")
 
