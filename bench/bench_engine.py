@@ -8,8 +8,9 @@
 
 For each size it runs pastiche (its own ``PasticheArtist``, 300 one-evaluation L-BFGS steps,
 its defaults otherwise) and our presets, then measures every output the same way with
-bench/engine_eval.py: style distance (relative Gram distance to the painting, relu1_1..relu5_1)
-and content distance (relative relu4_2 distance to the photo), in fp32 at the output size.
+engine/style/evaluation.py: style distance (relative Gram distance to the painting,
+relu1_1..relu5_1) and content distance (relative relu4_2 distance to the photo), in fp32 at the
+output size.
 Studies on the balanced preset compare bf16 with fp32, Adam with L-BFGS and torch.compile,
 and on a GPU cuDNN's autotuning for each new picture shape with its heuristics.
 
@@ -46,15 +47,12 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from engine_eval import distances
-
+from engine.contract import PRESET_NAMES
 from engine.images import open_image, save_image
-from engine.quality import PRESET_NAMES, params_from_options
-from engine.transfer import TransferParams, stylize, use_bf16
-from engine.vgg import VGG19Features, load_vgg19, resolve_device
+from engine.style.evaluation import distances
+from engine.style.quality import params_from_options
+from engine.style.transfer import TransferParams, stylize, use_bf16
+from engine.style.vgg import VGG19Features, load_vgg19, resolve_device
 
 logger = logging.getLogger("bench_engine")
 

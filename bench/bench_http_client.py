@@ -57,7 +57,7 @@ async def serve() -> web.AppRunner:
 async def cpu_per_call(make: Callable[[], BaseRequest], in_flight: int, calls: int) -> float:
     """Milliseconds of this process's CPU per send_message."""
     bot = Bot(TOKEN, base_url=f"http://127.0.0.1:{PORT}/bot", request=make())
-    await bot.request.initialize()  # type: ignore[attr-defined]
+    await bot.request.initialize()
     try:
 
         async def send(count: int) -> None:
@@ -69,7 +69,7 @@ async def cpu_per_call(make: Callable[[], BaseRequest], in_flight: int, calls: i
         await asyncio.gather(*(send(calls // in_flight) for _ in range(in_flight)))
         return (time.process_time() - began) / calls * 1000
     finally:
-        await bot.request.shutdown()  # type: ignore[attr-defined]
+        await bot.request.shutdown()
 
 
 async def main(calls: int) -> None:

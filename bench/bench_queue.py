@@ -4,7 +4,7 @@ job waits before an idle worker takes it.
     python bench/bench_queue.py                              # SQLite, and PostgreSQL if found
     python bench/bench_queue.py --postgres postgresql+psycopg://user@host:5432/postgres
 
-Each worker is a separate process running the real worker loop (``engine.worker.Worker``:
+Each worker is a separate process running the real worker loop (``engine.jobs.worker.Worker``:
 reclaim, claim, read the pictures, store the result, complete) with a job function that does
 nothing, so the numbers are the queue's cost alone. For N = 1, 2, 4 workers:
 
@@ -39,14 +39,14 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine import queue
-from engine.db import make_engine, make_sessionmaker, upgrade
-from engine.models import Job, User
-from engine.settings import EngineSettings
-from engine.worker import JobInput, JobResult, Progress, Worker
+from engine.contract import PhotoParams
+from engine.jobs import blobs, queue
+from engine.jobs.db import make_engine, make_sessionmaker, upgrade
+from engine.jobs.models import Job, JobState, User
+from engine.jobs.settings import EngineSettings
+from engine.jobs.worker import JobInput, JobResult, Progress, Worker
 
 OUT = Path(__file__).resolve().parent / "out" / "queue.md"
 RESULT = JobResult(data=b"empty result", mime="image/jpeg", width=1, height=1)
@@ -72,7 +72,12 @@ def work(url: str, name: str, poll: float, go: Event, stop: Event) -> None:
     )
     worker = Worker(make_sessionmaker(engine), settings, run_job=nothing, worker_id=name)
     go.wait()
-    threading.Thread(target=lambda: (stop.wait(), worker.stop()), daemon=True).start()
+
+    def stop_when_told() -> None:
+        stop.wait()
+        worker.stop()
+
+    threading.Thread(target=stop_when_told, daemon=True).start()
     worker.run()
     engine.dispose()
 
@@ -92,7 +97,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def submit(maker, picture: str, i: int) -> int:  # type: ignore[no-untyped-def]
+def submit(maker: sessionmaker[Session], picture: str, i: int) -> int:
     with maker.begin() as s:
         return queue.submit(
             s,
@@ -100,15 +105,15 @@ def submit(maker, picture: str, i: int) -> int:  # type: ignore[no-untyped-def]
             chat_id=1,
             content_sha=picture,
             styles=[(picture, 1.0)],
-            params={},
+            params=PhotoParams(),
         ).id
 
 
-def wait_done(maker, ids: list[int], timeout: float = 600.0) -> None:  # type: ignore[no-untyped-def]
+def wait_done(maker: sessionmaker[Session], ids: list[int], timeout: float = 600.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         with maker() as s:
-            left = s.scalar(select(func.count()).where(Job.id.in_(ids), Job.state != queue.DONE))
+            left = s.scalar(select(func.count()).where(Job.id.in_(ids), Job.state != JobState.DONE))
         if not left:
             return
         if time.monotonic() > deadline:
@@ -126,7 +131,7 @@ def measure(url: str, label: str, n: int, *, jobs: int, probes: int, poll: float
         s.execute(text("DELETE FROM users"))
         s.add_all(User(id=1 + i) for i in range(PEOPLE))
         s.flush()
-        picture = queue.put_image(s, b"tiny", mime="image/jpeg", width=1, height=1)
+        picture = blobs.put_image(s, b"tiny", mime="image/jpeg", width=1, height=1)
 
     context = mp.get_context("spawn")
     go, stop = context.Event(), context.Event()

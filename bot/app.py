@@ -1,8 +1,8 @@
 """The application: what the bot does, as one table of handlers, and its life cycle.
 
-Clients (the database, the delivery loop, the local engine worker) are opened in
-``post_init`` and closed in ``post_stop``/``post_shutdown``; one error handler logs first and
-then tells the admins.
+Clients (the database, the delivery loop, housekeeping, the local engine worker) are opened
+in ``post_init`` and closed in ``post_stop``/``post_shutdown``; one error handler logs first
+and then tells the admins.
 """
 
 from __future__ import annotations
@@ -25,17 +25,19 @@ from telegram.ext import (
     filters,
 )
 
-from engine.db import make_engine, make_sessionmaker
+from engine.jobs.db import make_engine, make_sessionmaker
 
 from .context import BotData, Context
-from .delivery import Delivery
+from .delivery.loop import Delivery
 from .engine_process import EngineProcess
 from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start
 from .handlers.common import who
+from .housekeeping import Housekeeping
 from .http import AiohttpRequest
 from .presets import PresetLibrary
 from .ratelimit import PriorityRateLimiter
 from .settings import BotSettings
+from .store.people import People
 from .texts import LANGUAGES, Texts, pick_language
 from .updates import OnePersonAtATime
 
@@ -124,14 +126,18 @@ async def on_error(update: object, context: Context) -> None:
 
 
 async def post_init(application: BotApp) -> None:
-    """Open the database, load the presets, start delivery (and the local engine worker)."""
+    """Open the database, load the presets, start delivery and housekeeping (and the local
+    engine worker)."""
     data = application.bot_data
     settings = data.settings
     data.engine = make_engine(settings.database_url)
     data.sessionmaker = make_sessionmaker(data.engine)
+    data.people = People(data.sessionmaker)
     data.presets = PresetLibrary.load(settings.presets_dir)
     data.delivery = Delivery(application.bot, data.sessionmaker, settings)
     data.delivery.start()
+    data.housekeeping = Housekeeping(data.sessionmaker, keep_days=settings.keep_days)
+    data.housekeeping.start()
     if data.engine_process is not None:
         data.engine_process.start()
     for language in LANGUAGES:
@@ -148,7 +154,9 @@ async def post_init(application: BotApp) -> None:
 
 
 async def post_stop(application: BotApp) -> None:
-    """Stop delivering while the bot can still talk to Telegram."""
+    """Stop delivering (and housekeeping) while the bot can still talk to Telegram."""
+    if hasattr(application.bot_data, "housekeeping"):
+        await application.bot_data.housekeeping.stop()
     if hasattr(application.bot_data, "delivery"):
         await application.bot_data.delivery.stop()
 

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.contract import PRESET_NAMES
+
 MAX_BYTES = 64
 MAX_ID = 2**53  # job ids are database integers; anything bigger is forged
 PRESET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -33,7 +35,7 @@ SETTING_VALUES: dict[str, tuple[str, ...]] = {
     "size": ("auto", "256", "384", "512", "768", "1024"),
     "strength": ("0.5", "1.0", "1.5", "2.5"),
     "colors": ("0", "1"),
-    "quality": ("fast", "balanced", "high"),
+    "quality": PRESET_NAMES,
     "file": ("0", "1"),
 }
 LANGUAGE_CODES = ("en", "ru")

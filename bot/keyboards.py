@@ -17,7 +17,7 @@ from .callback_data import (
     encode,
 )
 from .presets import PAGE_SIZE, PresetLibrary
-from .store import Person
+from .store.people import Person
 from .texts import LANGUAGE_NAMES, Texts
 
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.settings import SettingsError, default_database_url, read_int, read_number
+from engine.env import SettingsError, read_int, read_number
+from engine.jobs.settings import default_database_url
 
 __all__ = ["BotSettings", "SettingsError"]
 
@@ -21,6 +22,7 @@ TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
 TELEGRAM_MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses anything larger
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def _ids(env: Mapping[str, str], name: str) -> frozenset[int] | None:
@@ -78,6 +80,7 @@ class BotSettings:
     webhook_secret: str | None = None
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8443
+    log_level: str = "INFO"  # of the bot's own log lines (DEBUG: each delivery pass, too)
 
     @property
     def webhook(self) -> bool:
@@ -97,6 +100,11 @@ class BotSettings:
         if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
             raise SettingsError("WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256)")
         max_upload = read_int(env, "MAX_UPLOAD_BYTES", TELEGRAM_MAX_DOWNLOAD, minimum=1024)
+        log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+            )
         return cls(
             token=check_token(env.get("BOT_TOKEN") or ""),
             data_dir=data_dir,
@@ -121,4 +129,5 @@ class BotSettings:
             webhook_secret=webhook_secret,
             webhook_listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",
             webhook_port=read_int(env, "WEBHOOK_PORT", 8443, minimum=1),
+            log_level=log_level,
         )

@@ -10,11 +10,14 @@ import importlib
 import sys
 
 COMMANDS = {
-    "stylize": ("engine.cli", "stylize one picture from the command line, with a progress bar"),
-    "work": ("engine.worker", "run a worker that takes jobs from the queue"),
-    "migrate": ("engine.db", "upgrade the database schema to the newest version"),
-    "stats": ("engine.db", "print queue statistics"),
-    "prune": ("engine.db", "delete answered jobs and unused pictures older than --days"),
+    "stylize": (
+        "engine.style.cli",
+        "stylize one picture from the command line, with a progress bar",
+    ),
+    "work": ("engine.bridge", "run a worker that takes jobs from the queue"),
+    "migrate": ("engine.jobs.commands", "upgrade the database schema to the newest version"),
+    "stats": ("engine.jobs.commands", "print queue statistics"),
+    "prune": ("engine.jobs.commands", "delete answered jobs and unused pictures older than --days"),
 }
 
 

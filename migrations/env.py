@@ -1,6 +1,6 @@
 """Alembic's entry point: run migrations on the connection we are given, or on DATABASE_URL.
 
-``engine.db.upgrade`` passes its own connection (with the project's SQLite pragmas) in
+``engine.jobs.db.upgrade`` passes its own connection (with the project's SQLite pragmas) in
 ``config.attributes["connection"]``; the ``alembic`` command line builds one from
 DATABASE_URL, else the default SQLite file in DATA_DIR.
 """
@@ -12,9 +12,9 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, text
 
-from engine.db import make_engine
-from engine.models import Base
-from engine.settings import EngineSettings
+from engine.jobs.db import make_engine
+from engine.jobs.models import Base
+from engine.jobs.settings import EngineSettings
 
 config = context.config
 target_metadata = Base.metadata

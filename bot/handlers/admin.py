@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from engine import queue
+from engine.jobs.stats import stats as queue_stats
 
 from ..context import Context
 from .common import reply, who
@@ -16,7 +16,7 @@ async def stats(update: Update, context: Context) -> None:
     if person.id not in context.settings.admin_ids:
         await reply(update, t("admins_only"))
         return
-    numbers = await context.db(queue.stats)
+    numbers = await context.db(queue_stats)
     await reply(
         update,
         t(

@@ -8,7 +8,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 
 from ..context import Context
-from ..store import Person, ensure_person
+from ..store.people import Person
 from ..texts import Texts, pick_language
 
 logger = logging.getLogger(__name__)
@@ -18,12 +18,7 @@ async def who(update: Update, context: Context) -> tuple[Person, Texts]:
     """The person behind an update (created on first contact) and the texts in their language."""
     user = update.effective_user
     assert user is not None, "handlers are registered for updates from people"
-    person = context.bot_data.people.get(user.id)
-    if person is None:
-        person = await context.db(
-            ensure_person, user_id=user.id, telegram_language=user.language_code
-        )
-        context.bot_data.people.put(person)
+    person = await context.people.get(user.id, telegram_language=user.language_code)
     return person, Texts(pick_language(person.language, user.language_code))
 
 

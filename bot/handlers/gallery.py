@@ -12,12 +12,15 @@ from PIL import Image
 from telegram import InputMediaPhoto, Message, Update
 from telegram.error import BadRequest
 
+from engine.jobs import blobs
+
 from .. import keyboards
 from ..callback_data import GalleryPage, PickPreset, parse
 from ..context import Context
 from ..presets import Preset
 from ..presets.gallery import render_page
-from ..store import NothingWaiting, job_params, put_image
+from ..store.jobs import photo_params
+from ..store.waiting import NothingWaiting
 from ..texts import Texts
 from .common import pressed_message, refuse_button, reply, who
 from .submission import submit
@@ -111,7 +114,7 @@ async def preset_image(context: Context, preset: Preset) -> str:
             data = await f.read()
         width, height = await asyncio.to_thread(lambda: Image.open(io.BytesIO(data)).size)
         known[preset.id] = await context.db(
-            put_image, data=data, mime="image/jpeg", width=width, height=height
+            blobs.put_image, data=data, mime="image/jpeg", width=width, height=height
         )
     return known[preset.id]
 
@@ -127,7 +130,7 @@ async def pick_preset(update: Update, context: Context) -> None:
         await refuse_button(update, t)
         return
     style = await preset_image(context, preset)
-    params = job_params(person, strength=preset.strength, style_scale=preset.style_scale)
+    params = photo_params(person, preset)
     try:
         await submit(
             update,

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from telegram import Update
 
+from engine.contract import STRENGTH_RANGE, PhotoParams
+from engine.jobs import blobs, queue
+
 from ..callback_data import CancelJob, Rerun, SwapJob, parse
 from ..context import Context
-from ..store import (
-    JobView,
-    Person,
-    cancel_job,
-    get_image,
-    job_of,
-    open_job_ids,
-    set_waiting_content,
-)
+from ..store.jobs import JobView, job_of, open_job_ids
+from ..store.people import Person
+from ..store.waiting import set_waiting_photo
 from ..texts import Texts
 from .common import edit_text, pressed_message, refuse_button, reply, who
 from .gallery import send_gallery
@@ -25,14 +23,13 @@ from .submission import submit
 logger = logging.getLogger(__name__)
 
 STRONGER = 1.6  # one press of "stronger" multiplies the style weight by this
-STRENGTH_RANGE = (0.1, 10.0)  # what the engine accepts
 
 
 async def cancel_command(update: Update, context: Context) -> None:
     """Cancel every picture the person has waiting or running."""
     person, t = await who(update, context)
     job_ids = await context.db(open_job_ids, user_id=person.id)
-    cancelled = [j for j in job_ids if await context.db(cancel_job, job_id=j, user_id=person.id)]
+    cancelled = [j for j in job_ids if await context.db(queue.cancel, job_id=j, user_id=person.id)]
     await reply(update, t("cancel_done") if cancelled else t("cancel_none"))
 
 
@@ -49,7 +46,7 @@ async def cancel_button(update: Update, context: Context) -> None:
     if job is None:
         await refuse_button(update, t)
         return
-    if await context.db(cancel_job, job_id=job.id, user_id=person.id):
+    if await context.db(queue.cancel, job_id=job.id, user_id=person.id):
         await query.answer(t("cancel_done"))
         await edit_text(pressed_message(update), t("cancelled_status"), None)
     else:
@@ -68,10 +65,10 @@ async def swap_button(update: Update, context: Context) -> None:
     if job is None or len(job.styles) != 1:
         await refuse_button(update, t)
         return
-    await context.db(cancel_job, job_id=job.id, user_id=person.id)
+    await context.db(queue.cancel, job_id=job.id, user_id=person.id)
     await query.answer(t("swapped"))
     await edit_text(pressed_message(update), t("swapped"), None)
-    style_sha = str(job.styles[0]["sha256"])
+    ((style_sha, _),) = job.styles
     await submit(
         update,
         context,
@@ -91,7 +88,7 @@ async def rerun_button(update: Update, context: Context) -> None:
     job = None
     if isinstance(action, Rerun):
         job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
-    if job is None or not isinstance(action, Rerun):
+    if job is None or not isinstance(action, Rerun) or not isinstance(job.params, PhotoParams):
         await refuse_button(update, t)
     elif action.how == "n":
         await choose_another_style(update, context, person, t, job)
@@ -107,7 +104,7 @@ async def choose_another_style(
     """Let the job's photo wait for a new style, and show the gallery."""
     chat = update.effective_chat
     assert chat is not None and update.callback_query is not None
-    await context.db(set_waiting_content, user_id=person.id, chat_id=chat.id, sha=job.content_sha)
+    await context.db(set_waiting_photo, user_id=person.id, chat_id=chat.id, sha=job.content_sha)
     await update.callback_query.answer()
     await reply(update, t("rerun_choose_style"))
     if len(context.presets):
@@ -122,7 +119,7 @@ async def send_full_quality(update: Update, context: Context, t: Texts, job: Job
         await refuse_button(update, t)
         return
     await update.callback_query.answer()
-    data = await context.db(get_image, sha=job.result_sha)
+    data = await context.db(blobs.get_image, sha256=job.result_sha)
     await context.bot.send_document(
         chat.id, data, filename=f"stylized-{job.id}.jpg", caption=t("result_file")
     )
@@ -132,23 +129,25 @@ async def run_again(
     update: Update, context: Context, person: Person, t: Texts, job: JobView, how: str
 ) -> None:
     """Queue the same photo and style again: stronger (s), weaker (w) or keeping colours (c)."""
-    assert update.callback_query is not None
-    params = dict(job.params)
-    strength = float(params.get("strength") or 1.0)
+    assert update.callback_query is not None and isinstance(job.params, PhotoParams)
+    strength = job.params.strength
     if how == "s":
-        params["strength"] = round(min(STRENGTH_RANGE[1], strength * STRONGER), 3)
+        params = dataclasses.replace(
+            job.params, strength=round(min(STRENGTH_RANGE[1], strength * STRONGER), 3)
+        )
     elif how == "w":
-        params["strength"] = round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
+        params = dataclasses.replace(
+            job.params, strength=round(max(STRENGTH_RANGE[0], strength / STRONGER), 3)
+        )
     else:
-        params["keep_colors"] = True
-    styles = [(str(s["sha256"]), float(s.get("weight", 1.0))) for s in job.styles]
+        params = dataclasses.replace(job.params, keep_colors=True)
     await submit(
         update,
         context,
         person,
         t,
         content_sha=job.content_sha,
-        styles=styles,
+        styles=list(job.styles),
         params=params,
         swap=False,
         toast=t("rerun_queued"),

@@ -9,7 +9,8 @@ from telegram import Document, PhotoSize, Update
 from telegram.error import BadRequest, TelegramError
 
 from ..context import Context
-from ..store import job_params, take_picture
+from ..store.jobs import photo_params
+from ..store.waiting import take_picture
 from ..texts import Texts
 from ..uploads import Upload, UploadRejected, check_upload
 from .common import reply, who
@@ -57,7 +58,7 @@ async def receive_picture(update: Update, context: Context) -> None:
         t,
         content_sha=taken.waiting,
         styles=[(taken.sha, 1.0)],
-        params=job_params(person),
+        params=photo_params(person),
         swap=True,
         uses_waiting=True,
     )

@@ -7,7 +7,7 @@ from telegram import Update
 from .. import keyboards
 from ..callback_data import SettingsMenu, parse
 from ..context import Context
-from ..store import Person, set_setting
+from ..store.people import Person
 from ..texts import Texts
 from .common import edit_text, pressed_message, refuse_button, reply, who
 
@@ -56,9 +56,6 @@ async def settings_button(update: Update, context: Context) -> None:
             keyboards.settings_values(action.setting, person, t),
         )
     else:
-        person = await context.db(
-            set_setting, user_id=person.id, setting=action.setting, value=action.value
-        )
-        context.bot_data.people.put(person)
+        person = await context.people.set_setting(person.id, action.setting, action.value)
         await query.answer(t("settings_saved"))
         await edit_text(message, summary(person, t), keyboards.settings_main(t))

@@ -7,7 +7,6 @@ from telegram import Update
 from .. import keyboards
 from ..callback_data import ChooseLanguage, parse
 from ..context import Context
-from ..store import set_language
 from ..texts import Texts
 from .common import edit_text, pressed_message, refuse_button, reply, who
 from .gallery import send_gallery
@@ -46,8 +45,7 @@ async def choose_language(update: Update, context: Context) -> None:
         _, t = await who(update, context)
         await refuse_button(update, t)
         return
-    await context.db(set_language, user_id=query.from_user.id, language=action.language)
-    context.bot_data.people.forget(query.from_user.id)
+    await context.people.set_language(query.from_user.id, action.language)
     t = Texts(action.language)
     await query.answer()
     await edit_text(pressed_message(update), t("lang_set"), None)

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from telegram import Update
 
-from engine.queue import QueueFull
+from engine.contract import JobParams
+from engine.jobs.models import JobState
+from engine.jobs.queue import QueueFull
 
 from .. import keyboards
 from ..context import Context
-from ..store import Person, submit_job
+from ..delivery.status import status_text
+from ..store.jobs import submit_job
+from ..store.people import Person
 from ..texts import Texts
 
 logger = logging.getLogger(__name__)
-
-
-def queue_text(t: Texts, position: int | None) -> str:
-    if position is None or position <= 1:
-        return t("queued_next")
-    return t("queued", position=position)
 
 
 async def submit(
@@ -30,7 +29,7 @@ async def submit(
     *,
     content_sha: str | None,
     styles: list[tuple[str, float]],
-    params: dict[str, object],
+    params: JobParams,
     swap: bool,
     uses_waiting: bool = False,
     toast: str | None = None,
@@ -48,7 +47,7 @@ async def submit(
     assert chat is not None
     settings = context.settings
     if settings.job_steps:
-        params = dict(params, steps=settings.job_steps)
+        params = dataclasses.replace(params, steps=settings.job_steps)
     try:
         job_id, position = await context.db(
             submit_job,
@@ -75,8 +74,8 @@ async def submit(
         return None
     if query is not None:
         await query.answer(toast)
-    text = queue_text(t, position)
+    text = status_text(t, JobState.QUEUED, position=position)
     markup = keyboards.queued(job_id, t, swap=swap)
-    context.bot_data.delivery.follow(job_id, chat.id, text, markup, swap=swap)
+    context.bot_data.delivery.status.follow(job_id, chat.id, text, markup, swap=swap)
     logger.info("user %s queued job %s at place %s", person.id, job_id, position)
     return job_id

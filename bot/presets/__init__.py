@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.contract import STRENGTH_RANGE, STYLE_SCALE_RANGE
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 STARTER_MANIFEST = Path(__file__).with_name("starter.json")
 PAGE_SIZE = 6  # thumbnails per gallery page: two rows of three
 PRESET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # fits callback_data with room to spare
-STRENGTH_RANGE = (0.1, 10.0)  # as engine.quality accepts
-STYLE_SCALE_RANGE = (0.25, 4.0)
 
 
 class PresetError(ValueError):
@@ -62,8 +62,8 @@ class Preset:
                 url=str(entry.get("url") or ""),
                 image=str(entry.get("image") or ""),
                 thumb=str(entry.get("thumb") or ""),
-                strength=float(entry.get("strength", 1.0)),
-                style_scale=float(entry.get("style_scale", 1.0)),
+                strength=float(entry.get("strength", cls.strength)),
+                style_scale=float(entry.get("style_scale", cls.style_scale)),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise PresetError(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from . import PAGE_SIZE, Preset, PresetLibrary
+from . import PAGE_SIZE, PresetLibrary
 
 THUMB = 256  # thumbnails are at most this on their long side
 COLUMNS = 3
@@ -57,7 +57,3 @@ def render_page(library: PresetLibrary, page: int) -> bytes:
 def _thumbnail(path: Path) -> Image.Image:
     with Image.open(path) as image:
         return make_thumbnail(image)
-
-
-def page_of(library: PresetLibrary, preset: Preset) -> int:
-    return library.presets.index(preset) // PAGE_SIZE

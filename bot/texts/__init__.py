@@ -1,7 +1,8 @@
 """Everything the bot says, one module per language with the same keys.
 
-``texts_for(language)`` picks the language (``"en"`` or ``"ru"``; anything else falls back to
-English), and ``Texts.__call__`` formats one text: ``t("queued", position=3)``.
+``Texts(language)`` holds one language's (``"en"`` or ``"ru"``; anything else falls back to
+English), ``pick_language`` chooses it for a person, and ``Texts.__call__`` formats one text:
+``t("queued", position=3)``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,3 @@ class Texts:
         if self.language == "ru":
             return f"{seconds:.0f} с" if seconds < 90 else f"{seconds / 60:.0f} мин"
         return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def texts_for(language: str) -> Texts:
-    return Texts(language)

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from bot_harness import BotProcess, make_presets
-from fake_telegram import FakeTelegram
+
+from tests.support.bot_harness import BotProcess, make_presets
+from tests.support.fake_telegram import FakeTelegram
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def bot_env(
         PRESETS_DIR=str(presets_dir),
         ADMIN_IDS="4242",
         DELIVERY_POLL_SECONDS="0.2",
+        LOG_LEVEL="DEBUG",  # the bot logs each delivery pass: tests wait for passes, not time
         PROGRESS_EDIT_SECONDS="1",
         # The engine worker: the CPU, tiny pictures, few steps, quick polling.
         ENGINE_DEVICE="cpu",

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from bot_harness import BotProcess, make_presets, photo
-from fake_telegram import FakeTelegram, Person, draw_image
 from sqlalchemy import create_engine, select
 
-from engine.models import Job
+from engine.jobs.models import Job, JobState
+from tests.support.bot_harness import BotProcess, make_presets
+from tests.support.fake_telegram import FakeTelegram, Person
+from tests.support.pictures import draw_image, photo
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,9 @@ async def test_photo_then_preset_queues_with_position_and_cancel(
     await bob.wait_reply("nothing waiting", after=mark)
 
 
-async def test_swap_button_swaps_photo_and_style(tg: FakeTelegram, bot_process: BotProcess) -> None:
+async def test_swap_button_swaps_photo_and_style(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str
+) -> None:
     await bot_process.start("--no-engine")
     alice = Person(tg)
     alice.send_photo(photo())
@@ -88,6 +91,19 @@ async def test_swap_button_swaps_photo_and_style(tg: FakeTelegram, bot_process: 
     alice.press(status, "⇄ Swap photo and style")
     await alice.wait_edit(status, lambda m: "Swapped" in m.text)
     await alice.wait_reply("queue", after=mark)
+    # In the database: the first job is cancelled, and the new one has them the other way round.
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            first, swapped = connection.execute(
+                select(Job.state, Job.content_sha, Job.styles).order_by(Job.id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert (first.state, swapped.state) == (JobState.CANCELLED, JobState.QUEUED)
+    assert first.content_sha != first.styles[0]["sha256"]
+    assert swapped.content_sha == first.styles[0]["sha256"]
+    assert [s["sha256"] for s in swapped.styles] == [first.content_sha]
 
 
 async def test_settings_menu_is_stored_per_person(

@@ -2,44 +2,56 @@
 
 Finishing jobs through the queue API directly (no engine) lets these tests produce results an
 engine on a small CPU could not make quickly: large pictures, pictures Telegram will not take
-as photos, failures, and people who blocked the bot.
+as photos, failures, and people who blocked the bot. Every test runs on SQLite and on
+PostgreSQL (the ``db_url`` fixture).
 """
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_telegram import FakeTelegram, Person
 from PIL import Image
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select
 
 from bot import app as bot_app
+from bot import keyboards
+from bot.delivery.status import POSITION_EDITS_PER_SECOND, StatusMessages
+from bot.housekeeping import Housekeeping
 from bot.settings import BotSettings
-from bot.store import ensure_person
-from engine import queue
-from engine.db import make_engine, make_sessionmaker, upgrade
+from bot.store.jobs import Active, set_status_message
+from bot.store.people import ensure_person
+from bot.texts import Texts
+from engine.contract import PhotoParams, load_params
+from engine.jobs import blobs, queue
+from engine.jobs.models import Job, JobState, utcnow
+from tests.support.bot_harness import delivery_passes
+from tests.support.fake_telegram import FakeTelegram, Person
+from tests.support.jobs import Maker, claim
+from tests.support.jobs import submit as queue_job
+from tests.support.pictures import draw_image
+
+TOKEN = "123456:" + "A" * 35
 
 
 def jpeg(width: int, height: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (90, 40, 160)).save(buffer, "JPEG", quality=80)
-    return buffer.getvalue()
+    return draw_image(width, height, color=(90, 40, 160), stripes=False)
 
 
 @pytest.fixture
-async def application(tg: FakeTelegram, tmp_path: Path, presets_dir: Path) -> AsyncIterator[Any]:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    upgrade(url)
+async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> AsyncIterator[Any]:
     settings = BotSettings.from_env(
         {
             "BOT_TOKEN": tg.token,
             "TELEGRAM_API_URL": tg.api_url,
             "TELEGRAM_FILE_URL": tg.file_url,
-            "DATABASE_URL": url,
+            "DATABASE_URL": db_url,
             "PRESETS_DIR": str(presets_dir),
             "DELIVERY_POLL_SECONDS": "0.1",
         }
@@ -58,39 +70,30 @@ async def application(tg: FakeTelegram, tmp_path: Path, presets_dir: Path) -> As
     await bot_app.post_shutdown(application)
 
 
-def finish(
-    maker: sessionmaker[Session], person: Person, result: bytes | None, *, error: str = ""
-) -> int:
-    """Queue a job for the person and finish it as a worker would; its id."""
+def queued(maker: Maker, person: Person) -> int:
+    """A job for the person, queued as the bot would; its id."""
     with maker.begin() as s:
         ensure_person(s, user_id=person.id, telegram_language="en")
-        image = jpeg(64, 48)
-        content = queue.put_image(s, image, mime="image/jpeg", width=64, height=48)
-        job = queue.submit(
-            s,
-            user_id=person.id,
-            chat_id=person.id,
-            content_sha=content,
-            styles=[(content, 1.0)],
-            params={"preset": "fast"},
-        )
-        job_id = job.id
-    with maker.begin() as s:
-        claimed = queue.claim(s, worker_id="test-worker", lease_seconds=60)
-        assert claimed is not None and claimed.id == job_id
+        content = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+    return queue_job(maker, person.id, content)
+
+
+def finish(maker: Maker, person: Person, result: bytes | None, *, error: str = "") -> int:
+    """Queue a job for the person and finish it as a worker would; its id."""
+    job_id = queued(maker, person)
+    claimed = claim(maker, "test-worker", lease=60)
+    assert claimed is not None and claimed.id == job_id
     with maker.begin() as s:
         if result is None:
             queue.fail(s, job_id, worker_id="test-worker", error=error, retry=False)
         else:
             size = Image.open(io.BytesIO(result)).size
-            sha = queue.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
+            sha = blobs.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
             queue.complete(s, job_id, worker_id="test-worker", result_sha=sha, run_seconds=2.0)
     return job_id
 
 
-def delivered(maker: sessionmaker[Session], job_id: int) -> bool:
-    from engine.models import Job
-
+def delivered(maker: Maker, job_id: int) -> bool:
     with maker() as s:
         job = s.get(Job, job_id)
         return job is not None and job.delivered_at is not None
@@ -147,26 +150,16 @@ async def test_each_result_is_delivered_once(tg: FakeTelegram, application: Any)
     maker = application.bot_data.sessionmaker
     job_ids = [finish(maker, alice, jpeg(60 + i, 40)) for i in range(3)]
     await tg.wait_for(lambda: all(delivered(maker, j) for j in job_ids))
-    await application.bot_data.delivery.tick()  # one more round by hand: nothing new
+    await delivery_passes(application.bot_data.delivery, 5)  # five more rounds: nothing new
     assert sum(m.kind == "photo" for m in alice.messages) == 3
 
 
-def test_engine_sessionmaker_is_what_the_bot_uses(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with make_sessionmaker(engine).begin() as s:
-            assert ensure_person(s, user_id=5, telegram_language="ru-RU").language == "ru"
-    finally:
-        engine.dispose()
+def test_the_engines_sessions_are_the_ones_the_bot_uses(maker: Maker) -> None:
+    with maker.begin() as s:
+        assert ensure_person(s, user_id=5, telegram_language="ru-RU").language == "ru"
 
 
-def jobs_of(maker: sessionmaker[Session], person: Person) -> list[Any]:
-    from sqlalchemy import select
-
-    from engine.models import Job
-
+def jobs_of(maker: Maker, person: Person) -> list[Job]:
     with maker() as s:
         return list(s.scalars(select(Job).where(Job.user_id == person.id).order_by(Job.id)))
 
@@ -217,70 +210,52 @@ async def test_settings_are_used_for_the_next_job(tg: FakeTelegram, application:
     alice.send_photo(jpeg(60, 60))
     await alice.wait_reply("queue")
     (job,) = jobs_of(maker, alice)
-    assert job.params == {
-        "preset": "fast",
-        "size": 768,
-        "strength": 1.5,
-        "style_scale": 1.0,
-        "keep_colors": True,
-        "seed": None,
-    }
+    assert load_params(job.kind, job.params) == PhotoParams(
+        preset="fast", size=768, strength=1.5, style_scale=1.0, keep_colors=True, seed=None
+    )
 
 
-async def test_old_answered_jobs_are_forgotten_once_a_day(tmp_path: Path) -> None:
-    from datetime import timedelta
-
-    from bot.delivery import PRUNE_EVERY_SECONDS, Delivery
-    from engine.models import Job, utcnow
-
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    maker = make_sessionmaker(engine)
-
+async def test_old_answered_jobs_are_forgotten_at_start_up_and_then_daily(maker: Maker) -> None:
     def old_answered_job() -> int:
         with maker.begin() as s:
             ensure_person(s, user_id=7, telegram_language="en")
-            sha = queue.put_image(s, jpeg(8, 8), mime="image/jpeg", width=8, height=8)
+            sha = blobs.put_image(s, jpeg(8, 8), mime="image/jpeg", width=8, height=8)
             job = queue.submit(
-                s, user_id=7, chat_id=7, content_sha=sha, styles=[(sha, 1.0)], params={}
+                s, user_id=7, chat_id=7, content_sha=sha, styles=[(sha, 1.0)], params=PhotoParams()
             )
             long_ago = utcnow() - timedelta(days=3)
-            job.state, job.finished_at, job.delivered_at = "done", long_ago, long_ago
+            job.state, job.finished_at, job.delivered_at = JobState.DONE, long_ago, long_ago
             s.flush()
             return job.id
 
     def jobs() -> set[int]:
         with maker() as s:
-            return set(s.scalars(queue.select(Job.id)))
+            return set(s.scalars(select(Job.id)))
 
-    def delivery(keep_days: str) -> Delivery:
-        env = {"BOT_TOKEN": "123456:" + "A" * 35, "DATABASE_URL": url, "KEEP_DAYS": keep_days}
-        return Delivery(None, maker, BotSettings.from_env(env))  # type: ignore[arg-type]
+    async def until_none_left() -> None:
+        deadline = time.monotonic() + 10
+        while jobs() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert jobs() == set()
 
+    first = old_answered_job()
+    keep_all = Housekeeping(maker, keep_days=0)  # 0: keep everything
+    keep_all.start()
+    await keep_all.stop()
+    assert jobs() == {first}
+
+    assert Housekeeping(maker, keep_days=2).every == 24 * 3600  # once a day
+    often = Housekeeping(maker, keep_days=2, every=0.05)
+    often.start()
     try:
-        first = old_answered_job()
-        await delivery("0").prune_if_due()  # 0: keep everything
-        assert jobs() == {first}
-        daily = delivery("2")
-        await daily.prune_if_due()  # at start-up
-        assert jobs() == set()
-        second = old_answered_job()
-        await daily.prune_if_due()  # not a day later yet
-        assert jobs() == {second}
-        assert daily._pruned_at is not None
-        daily._pruned_at -= PRUNE_EVERY_SECONDS
-        await daily.prune_if_due()
-        assert jobs() == set()
+        await until_none_left()  # at start-up
+        old_answered_job()
+        await until_none_left()  # and again, a period later
     finally:
-        engine.dispose()
+        await often.stop()
 
 
 async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars() -> None:
-    import time
-
-    from bot.delivery import POSITION_EDITS_PER_SECOND, Active, Delivery
-
     class Bot:
         def __init__(self) -> None:
             self.edits: list[tuple[int, str]] = []
@@ -288,16 +263,16 @@ async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars()
         async def edit_message_text(self, text: str, chat_id: int, message_id: int, **_: Any):
             self.edits.append((message_id, text))
 
-    env = {"BOT_TOKEN": "123456:" + "A" * 35, "PROGRESS_EDIT_SECONDS": "3"}
+    env = {"BOT_TOKEN": TOKEN, "PROGRESS_EDIT_SECONDS": "3"}
     bot = Bot()
-    delivery = Delivery(bot, None, BotSettings.from_env(env))  # type: ignore[arg-type]
+    status = StatusMessages(bot, None, BotSettings.from_env(env))  # type: ignore[arg-type]
     waiting = 100  # status messages open: places are spaced 100 / 5 = 20 s apart
     four_seconds_ago = time.monotonic() - 4
     for job_id in range(waiting):
-        delivery.track(job_id, "old text", swap=False)
-        delivery._shown[job_id] = ("old text", four_seconds_ago)
+        status.track(job_id, "old text", swap=False)
+        status._shown[job_id] = ("old text", four_seconds_ago)
 
-    def job(job_id: int, state: str, position: int | None) -> Active:
+    def job(job_id: int, state: JobState, position: int | None) -> Active:
         return Active(
             job_id=job_id,
             chat_id=1,
@@ -309,11 +284,11 @@ async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars()
             language="en",
         )
 
-    await delivery.refresh(job(0, "running", None))
-    await delivery.refresh(job(1, "queued", 7))
+    await status.refresh(job(0, JobState.RUNNING, None))
+    await status.refresh(job(1, JobState.QUEUED, 7))
     assert [message for message, _ in bot.edits] == [1000]  # the progress bar only
-    delivery._shown[1] = ("old text", time.monotonic() - waiting / POSITION_EDITS_PER_SECOND)
-    await delivery.refresh(job(1, "queued", 7))
+    status._shown[1] = ("old text", time.monotonic() - waiting / POSITION_EDITS_PER_SECOND)
+    await status.refresh(job(1, JobState.QUEUED, 7))
     assert [message for message, _ in bot.edits] == [1000, 1001]
 
 
@@ -323,75 +298,50 @@ async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
     """Under a burst, a status message waits its turn in the flood limiter; a tiny job can
     finish meanwhile. Its answer waits, so that the status message is still brought to
     "Done." rather than left saying "queued"."""
-    import asyncio
-
-    from bot.store import set_status_message
-
     alice = Person(tg)
     maker = application.bot_data.sessionmaker
     delivery = application.bot_data.delivery
-    with maker.begin() as s:
-        ensure_person(s, user_id=alice.id, telegram_language="en")
-        sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
-        job_id = queue.submit(
-            s, user_id=alice.id, chat_id=alice.id, content_sha=sha, styles=[(sha, 1.0)], params={}
-        ).id
-    with delivery.posting(job_id):
+    job_id = queued(maker, alice)
+    with delivery.status.posting(job_id):
+        taken = claim(maker, "w", lease=60)
+        assert taken is not None
         with maker.begin() as s:
-            assert queue.claim(s, worker_id="w", lease_seconds=60) is not None
-        with maker.begin() as s:
-            queue.complete(s, job_id, worker_id="w", result_sha=sha, run_seconds=1.0)
-        await asyncio.sleep(0.5)  # five delivery polls
+            queue.complete(s, job_id, worker_id="w", result_sha=taken.content_sha, run_seconds=1)
+        await delivery_passes(delivery, 5)
         assert not any(m.kind == "photo" for m in alice.messages)
         status = await application.bot.send_message(alice.id, "Next in the queue")
         with maker.begin() as s:
             set_status_message(s, job_id=job_id, message_id=status.message_id)
     await alice.wait_message(lambda m: m.kind == "photo")
     await tg.wait_for(lambda: delivered(maker, job_id))
-    assert tg.find_message(alice.id, status.message_id).text == "Done."
+    answered = tg.find_message(alice.id, status.message_id)
+    assert answered is not None and answered.text == "Done."
 
 
 async def test_status_messages_are_posted_in_the_background_and_failures_lose_no_job(
     tg: FakeTelegram, application: Any
 ) -> None:
-    from bot import keyboards
-    from bot.texts import Texts
-
     alice, bob = Person(tg), Person(tg)
     maker = application.bot_data.sessionmaker
-    delivery = application.bot_data.delivery
+    status_messages = application.bot_data.delivery.status
     markup = keyboards.queued(1, Texts("en"), swap=False)
 
-    def queued(person: Person) -> int:
-        with maker.begin() as s:
-            ensure_person(s, user_id=person.id, telegram_language="en")
-            sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
-            return queue.submit(
-                s,
-                user_id=person.id,
-                chat_id=person.id,
-                content_sha=sha,
-                styles=[(sha, 1.0)],
-                params={},
-            ).id
-
     def complete(job_id: int) -> None:
+        assert claim(maker, "w", lease=60) is not None
         with maker.begin() as s:
-            assert queue.claim(s, worker_id="w", lease_seconds=60) is not None
-        with maker.begin() as s:
-            sha = queue.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
+            sha = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
             queue.complete(s, job_id, worker_id="w", result_sha=sha, run_seconds=1.0)
 
-    first = queued(alice)
-    delivery.follow(first, alice.id, "Next in the queue", markup, swap=False)
+    first = queued(maker, alice)
+    status_messages.follow(first, alice.id, "Next in the queue", markup, swap=False)
     status = await alice.wait_reply("Next in the queue")
     complete(first)
     await alice.wait_message(lambda m: m.kind == "photo")
     await alice.wait_edit(status, lambda m: m.text == "Done.")
 
     tg.inject_error("sendMessage", code=400, description="Bad Request: odd", count=1)
-    second = queued(bob)
-    delivery.follow(second, bob.id, "Next in the queue", markup, swap=False)
+    second = queued(maker, bob)
+    status_messages.follow(second, bob.id, "Next in the queue", markup, swap=False)
     complete(second)
     await bob.wait_message(lambda m: m.kind == "photo")  # no status message, still answered
     await tg.wait_for(lambda: delivered(maker, second))

@@ -11,8 +11,10 @@ import itertools
 import sys
 
 import pytest
-from bot_harness import REPO, BotProcess, photo, small_settings
-from fake_telegram import FakeTelegram, Person, draw_image
+
+from tests.support.bot_harness import REPO, BotProcess, small_settings
+from tests.support.fake_telegram import FakeTelegram, Person
+from tests.support.pictures import draw_image, photo
 
 pytestmark = pytest.mark.slow
 
@@ -129,10 +131,10 @@ async def test_a_restart_between_done_and_delivered_delivers_once(
     await bot_process.start("--no-engine")
     await alice.wait_message(is_result, timeout=30)
     await alice.wait_edit(status, lambda m: m.text == "Done.")
-    await asyncio.sleep(2)  # several delivery rounds
+    await bot_process.delivery_passes(10)  # several delivery rounds
     assert await bot_process.stop() == 0
     await bot_process.start("--no-engine")
-    await asyncio.sleep(2)
+    await bot_process.delivery_passes(10)
     assert sum(is_result(m) for m in alice.messages) == 1
 
 

@@ -16,18 +16,7 @@ from bot.presets import PAGE_SIZE, STARTER_MANIFEST, PresetError, PresetLibrary,
 from bot.presets.commands import main as presets_main
 from bot.presets.commands import wikimedia_rendition
 from bot.presets.gallery import render_page
-
-
-def painting(
-    width: int = 320, height: int = 240, color: tuple[int, int, int] = (30, 60, 200)
-) -> bytes:
-    image = Image.new("RGB", (width, height), color)
-    for x in range(0, width, 10):
-        for y in range(height):
-            image.putpixel((x, y), (250, 220, 0))
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG")
-    return buffer.getvalue()
+from tests.support.pictures import draw_image
 
 
 def test_starter_manifest_is_public_domain_wikimedia() -> None:
@@ -50,7 +39,7 @@ def test_wikimedia_rendition_url() -> None:
 
 def test_add_from_a_local_image(tmp_path: Path) -> None:
     source = tmp_path / "wave.jpg"
-    source.write_bytes(painting())
+    source.write_bytes(draw_image(320, 240, color=(30, 60, 200)))
     presets = tmp_path / "presets"
     code = presets_main(
         [
@@ -114,8 +103,8 @@ def picture_server() -> Iterator[str]:
 
 def test_download_once_with_size_cap_and_decode_check(tmp_path: Path, picture_server: str) -> None:
     Pictures.files = {
-        "/good.jpg": painting(),
-        "/big.jpg": painting(1600, 1200) + b"\0" * 3_000_000,
+        "/good.jpg": draw_image(320, 240, color=(30, 60, 200)),
+        "/big.jpg": draw_image(1600, 1200, color=(30, 60, 200)) + b"\0" * 3_000_000,
         "/bad.jpg": b"<html>not found</html>",
     }
     manifest = tmp_path / "starter.json"
@@ -148,7 +137,7 @@ def test_no_directory_is_an_empty_library(tmp_path: Path) -> None:
 def test_gallery_pages(tmp_path: Path) -> None:
     source = tmp_path / "p.jpg"
     for i in range(PAGE_SIZE + 2):
-        source.write_bytes(painting(200 + 10 * i, 150, (20 * i, 50, 100)))
+        source.write_bytes(draw_image(200 + 10 * i, 150, color=(20 * i, 50, 100)))
         presets_main(
             ["--dir", str(tmp_path), "add", str(source), "--title", f"P{i}", "--artist", "A"]
         )

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import string
-import subprocess
-import sys
 
 import pytest
-from PIL import Image
 
 from bot import callback_data as cd
-from bot.context import People
-from bot.delivery import Active, as_photo, progress_bar, status_text
+from bot.delivery.limits import as_photo
+from bot.delivery.status import progress_bar, status_text
 from bot.logging_setup import REDACTED, RedactToken
 from bot.settings import BotSettings, SettingsError
-from bot.store import Person
+from bot.store.people import Person, PersonCache
 from bot.texts import LANGUAGES, Texts, en, pick_language, ru
 from bot.uploads import UploadRejected, check_upload
+from engine.jobs.models import JobState
+from tests.support.pictures import draw_image
 
 TOKEN = "123456789:AAH-valid_looking_token_0123456789abc"
 
@@ -140,23 +138,8 @@ def test_token_is_redacted_from_log_lines(caplog: pytest.LogCaptureFixture) -> N
     assert REDACTED in caplog.text
 
 
-def test_importing_the_bot_does_not_import_torch() -> None:
-    code = (
-        "import sys, bot, bot.app, bot.__main__, bot.delivery, bot.uploads, bot.presets.commands;"
-        "assert 'torch' not in sys.modules, 'torch was imported'"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-
-
-def test_quality_names_match_the_engine() -> None:
-    quality = pytest.importorskip("engine.quality")
-    assert cd.SETTING_VALUES["quality"] == quality.PRESET_NAMES
-
-
 def picture(width: int, height: int, fmt: str = "JPEG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (10, 200, 30)).save(buffer, fmt)
-    return buffer.getvalue()
+    return draw_image(width, height, color=(10, 200, 30), format=fmt, stripes=False)
 
 
 def test_uploads_are_checked() -> None:
@@ -184,10 +167,9 @@ def test_what_goes_as_a_photo() -> None:
 
 def test_status_text_shows_position_then_a_bar_with_eta() -> None:
     t = Texts("en")
-    queued = Active(1, 1, 1, "queued", 3, 0.0, None, "en")
-    assert "place 3" in status_text(queued, t)
-    running = Active(1, 1, 1, "running", None, 0.42, 75.0, "en")
-    text = status_text(running, t)
+    assert "place 3" in status_text(t, JobState.QUEUED, position=3)
+    assert status_text(t, JobState.QUEUED, position=1) == status_text(t, JobState.QUEUED)
+    text = status_text(t, JobState.RUNNING, progress=0.42, eta_seconds=75.0)
     assert progress_bar(0.42) in text and "42%" in text and "75 s" in text
 
 
@@ -208,8 +190,8 @@ def a_person(user_id: int, quality: str = "balanced") -> Person:
 
 def test_people_keeps_what_it_was_given_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr("bot.context.time.monotonic", lambda: now[0])
-    people = People(ttl=60)
+    monkeypatch.setattr("bot.store.people.time.monotonic", lambda: now[0])
+    people = PersonCache(ttl=60)
     assert people.get(1) is None
     people.put(a_person(1))
     people.put(a_person(1, quality="best"))  # a setting changed: the newer one counts
@@ -219,13 +201,11 @@ def test_people_keeps_what_it_was_given_until_it_expires(monkeypatch: pytest.Mon
     assert people.get(1) is None  # read again from the database after the ttl
 
 
-def test_people_forgets_on_request_and_the_least_recently_seen_first() -> None:
-    people = People(size=2)
+def test_people_forgets_the_least_recently_seen_first() -> None:
+    people = PersonCache(size=2)
     people.put(a_person(1))
     people.put(a_person(2))
     assert people.get(1) is not None  # 1 is now the most recently seen
     people.put(a_person(3))
     assert people.get(2) is None
     assert people.get(1) is not None and people.get(3) is not None
-    people.forget(3)
-    assert people.get(3) is None

@@ -69,11 +69,11 @@ async def started(request: AiohttpRequest) -> AiohttpRequest:
 
 async def test_a_message_goes_as_a_form_and_comes_back_parsed(server: Server) -> None:
     bot = Bot(TOKEN, base_url=server.url, request=AiohttpRequest())
-    await bot.request.initialize()  # type: ignore[attr-defined]
+    await bot.request.initialize()
     try:
         message = await bot.send_message(1, "Next in the queue", disable_notification=True)
     finally:
-        await bot.request.shutdown()  # type: ignore[attr-defined]
+        await bot.request.shutdown()
     assert message.message_id == 7
     [sent] = server.received
     assert sent["method"] == "sendMessage"
@@ -84,11 +84,11 @@ async def test_a_message_goes_as_a_form_and_comes_back_parsed(server: Server) ->
 
 async def test_a_photo_goes_as_multipart_with_its_fields(server: Server) -> None:
     bot = Bot(TOKEN, base_url=server.url, request=AiohttpRequest())
-    await bot.request.initialize()  # type: ignore[attr-defined]
+    await bot.request.initialize()
     try:
         await bot.send_photo(5, InputFile(b"\xff\xd8 jpeg", filename="result.jpg"), caption="Done")
     finally:
-        await bot.request.shutdown()  # type: ignore[attr-defined]
+        await bot.request.shutdown()
     [sent] = server.received
     assert sent["type"] == "multipart/form-data"
     assert sent["chat_id"] == "5" and sent["caption"] == "Done"

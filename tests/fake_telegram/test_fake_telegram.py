@@ -11,7 +11,8 @@ from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Message
 from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 
-from fake_telegram import FakeTelegram, Person, draw_image, serve_in_thread
+from tests.support.fake_telegram import FakeTelegram, Person, serve_in_thread
+from tests.support.pictures import draw_image
 
 
 @pytest.fixture
@@ -42,8 +43,9 @@ async def test_long_polling_waits_for_an_update_and_offset_confirms(
     assert not poll.done()
     alice.send_text("hello")
     updates = await asyncio.wait_for(poll, 3)
-    assert [u.message.text for u in updates] == ["hello"]
-    assert updates[0].message.from_user.id == alice.id
+    assert [u.message.text for u in updates if u.message] == ["hello"]
+    first = updates[0].message
+    assert first is not None and first.from_user is not None and first.from_user.id == alice.id
     # Not confirmed yet: asked again, it comes again; an offset past it confirms it.
     again = await bot.get_updates(timeout=0)
     assert [u.update_id for u in again] == [updates[0].update_id]
@@ -55,6 +57,7 @@ async def test_photo_round_trip_through_get_file(tg: FakeTelegram, bot: Bot) -> 
     alice = Person(tg)
     alice.send_photo(draw_image(2000, 1000))
     (update,) = await bot.get_updates()
+    assert update.message is not None
     largest = update.message.photo[-1]
     assert (largest.width, largest.height) == (1280, 640)  # what Telegram keeps of a photo
     file = await bot.get_file(largest.file_id)
@@ -66,6 +69,7 @@ async def test_get_file_refuses_files_over_20_mb(tg: FakeTelegram, bot: Bot) -> 
     alice = Person(tg)
     alice.send_document(b"", claimed_size=25 * 1024 * 1024)
     (update,) = await bot.get_updates()
+    assert update.message is not None and update.message.document is not None
     with pytest.raises(BadRequest, match=r"(?i)file is too big"):
         await bot.get_file(update.message.document.file_id)
 
@@ -132,7 +136,7 @@ async def test_photo_limits_as_telegram(tg: FakeTelegram, bot: Bot) -> None:
     with pytest.raises(BadRequest, match=r"(?i)photo_invalid_dimensions"):
         await bot.send_photo(alice.id, draw_image(2100, 100, stripes=False))  # aspect 21
     sent = await bot.send_document(alice.id, draw_image(2100, 100), filename="wide.jpg")
-    assert sent.document.file_name == "wide.jpg"
+    assert sent.document is not None and sent.document.file_name == "wide.jpg"
 
 
 async def test_callback_press_and_single_answer(tg: FakeTelegram, bot: Bot) -> None:
@@ -141,11 +145,12 @@ async def test_callback_press_and_single_answer(tg: FakeTelegram, bot: Bot) -> N
     await bot.send_message(alice.id, "running", reply_markup=keyboard)
     query_id = alice.press(alice.messages[0], "Cancel")
     (update,) = await bot.get_updates()
-    assert update.callback_query.data == "c:7"
-    await update.callback_query.answer("cancelled")
+    query = update.callback_query
+    assert query is not None and query.data == "c:7"
+    await query.answer("cancelled")
     assert (await alice.wait_answer(query_id))["text"] == "cancelled"
     with pytest.raises(BadRequest, match=r"(?i)query is too old"):
-        await update.callback_query.answer("again")
+        await query.answer("again")
 
 
 async def test_injected_429_and_blocked_person(tg: FakeTelegram, bot: Bot) -> None:

@@ -1,24 +1,28 @@
-"""The load benchmark (bench/load) cannot rot: its exactly-once check works, and it runs.
+"""The load benchmark (bench/load) cannot rot: its exactly-once check works, its summary's
+numbers are right, and it runs.
 
 The slow test runs the real thing in its smallest form: the bot, the fake Telegram server,
 three people with one job each against one worker on SQLite, then the same with one of two
-workers killed with SIGKILL half way and a new one started.
+workers killed with SIGKILL half way and a new one started. Its report is read as numbers
+(``--json``), never as wording.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from fake_telegram import FakeTelegram, Person
+
+from bench.load.checks import check_chats
+from bench.load.outcome import Config, Outcome
+from bench.load.people import Sent
+from bench.load.report import as_json, summary
+from tests.support.fake_telegram import FakeTelegram, Person
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.load.__main__ import Config, Outcome, Sent, check_chats, reading  # noqa: E402
 
 
 def result(tg: FakeTelegram, person: Person, job_id: int, *, kind: str = "photo") -> None:
@@ -60,31 +64,48 @@ def test_the_check_catches_a_duplicate_a_loss_a_stray_file_and_a_wrong_chat() ->
     result(tg, carol, 3, kind="document")
     result(tg, carol, 2)
     problems, _ = check_chats([alice, bob, carol], sent)
-    text = "\n".join(problems)
-    assert "job 1 was answered 2 times" in text
-    assert f"person {bob.id} asked for 1 pictures and got 0 result photos" in text
-    assert "job 2's result went to the wrong person" in text
-    assert f"person {carol.id} asked for 1 pictures and got 2 result photos and 1 files" in text
+    assert {(p.kind, p.job, p.person, p.counts) for p in problems} == {
+        ("answers to a job", 1, None, (2,)),
+        ("answers to a person", None, alice.id, (1, 2, 0)),
+        ("answers to a person", None, bob.id, (1, 0, 0)),
+        ("wrong person", 2, carol.id, ()),
+        ("answers to a person", None, carol.id, (1, 2, 1)),
+    }
+    assert len(problems) == 5
 
 
 def test_throughput_compares_bursts_with_bursts() -> None:
     """The light, arriving and kill runs also use 2 workers; the speed-up is the burst's."""
 
-    def run(config: Config, jobs_per_minute: float) -> Outcome:
-        return Outcome(config=config, jobs=60, seconds=3600 / jobs_per_minute)
+    def run(config: Config, jobs_per_minute: float, overhead: float) -> Outcome:
+        outcome = Outcome(config=config, jobs=60, seconds=3600 / jobs_per_minute)
+        outcome.overhead = [overhead]
+        return outcome
 
     outcomes = [
-        run(Config("postgresql", 1), 30),
-        run(Config("postgresql", 2), 57),
-        run(Config("postgresql", 2, light=True, people=2), 20),
-        run(Config("postgresql", 2, arrive_over=60), 45),
-        run(Config("postgresql", 2, kill=True), 50),
+        run(Config("postgresql", 1), 30, 0.4),
+        run(Config("postgresql", 2), 57, 0.6),
+        run(Config("postgresql", 2, light=True, people=2), 20, 0.1),
+        run(Config("postgresql", 2, arrive_over=60), 45, 0.2),
+        run(Config("postgresql", 2, kill=True), 50, 3.0),
     ]
-    assert "2 workers 1.90x." in reading(outcomes)[0]
+    numbers = summary(outcomes)
+    assert numbers["speedup"] == {2: pytest.approx(1.9)}
+    assert numbers["overhead_p50_under_target"] == {
+        "PostgreSQL, 1": True,
+        "PostgreSQL, 2": False,
+        "PostgreSQL, 2, light load": True,
+        "PostgreSQL, 2, arriving over 60 s": True,
+    }  # the kill run is not held to the target
+    assert numbers["largest_overhead_parts_p50"]["configuration"] == "PostgreSQL, 2"
+    assert json.loads(json.dumps(as_json(outcomes)))["summary"]["speedup"] == {
+        "2": pytest.approx(1.9)
+    }
 
 
 @pytest.mark.slow
-def test_the_smallest_load_run_answers_every_job_exactly_once() -> None:
+def test_the_smallest_load_run_answers_every_job_exactly_once(tmp_path: Path) -> None:
+    numbers = tmp_path / "load.json"
     done = subprocess.run(
         [
             sys.executable,
@@ -99,6 +120,8 @@ def test_the_smallest_load_run_answers_every_job_exactly_once() -> None:
             "3",
             "--timeout",
             "180",
+            "--json",
+            str(numbers),
         ],
         cwd=REPO,
         capture_output=True,
@@ -107,9 +130,18 @@ def test_the_smallest_load_run_answers_every_job_exactly_once() -> None:
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
-    rows = [line for line in output.splitlines() if line.startswith("| SQLite")]
-    assert any(r.startswith("| SQLite, 1 | 3 × 1 | yes |") for r in rows), output[-3000:]
-    assert any(r.startswith("| SQLite, 2, one killed half way | 3 × 1 | yes |") for r in rows)
-    assert any(r.startswith("| SQLite, 2, arriving over 3 s | 3 × 1 | yes |") for r in rows)
-    assert "one worker got SIGKILL" in output
-    assert "PROBLEM" not in output
+    report = json.loads(numbers.read_text())
+    runs = {c["name"]: c for c in report["configurations"]}
+    assert set(runs) == {
+        "SQLite, 1",
+        "SQLite, 2, one killed half way",
+        "SQLite, 2, arriving over 3 s",
+    }
+    for run in runs.values():
+        assert (run["people"], run["per_person"], run["jobs"]) == (3, 1, 3)
+        assert run["answered_once"] and run["problems"] == []
+        assert run["jobs_per_minute"] > 0 and run["photo_to_result_p50"] > 0
+    killed = runs["SQLite, 2, one killed half way"]
+    assert killed["kill"] and killed["killed_worker"]
+    assert killed["killed_job"] is None or killed["killed_job"] in killed["retried"]
+    assert set(report["summary"]["overhead_p50"]) == {"SQLite, 1", "SQLite, 2, arriving over 3 s"}

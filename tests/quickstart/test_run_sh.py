@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
+
+from tests.support.pictures import painting
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -22,11 +24,8 @@ pytestmark = [
 
 
 def _drawn(path: Path, size: tuple[int, int], seed: int) -> Path:
-    image = Image.new("RGB", size, (40 * seed % 255, 90, 160))
-    draw = ImageDraw.Draw(image)
-    for x in range(0, size[0] + size[1], 9):
-        draw.line((x, 0, x - size[1], size[1]), fill=(230, 200 - 30 * seed, 40), width=3)
-    image.save(path)
+    colors = ((40 * seed % 255, 90, 160), (230, 200 - 30 * seed, 40))
+    path.write_bytes(painting(*size, colors, format="PNG" if path.suffix == ".png" else "JPEG"))
     return path
 
 

@@ -1,0 +1,53 @@
+"""Finished jobs the bot has not answered yet, and the result pictures it sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from engine.jobs import queue
+from engine.jobs.models import Image, JobState, User
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished job that has not been answered yet."""
+
+    job_id: int
+    chat_id: int
+    state: JobState
+    status_message_id: int | None
+    result_sha: str | None
+    error: str | None
+    run_seconds: float | None
+    language: str | None
+    send_file: bool
+
+
+def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
+    found = []
+    for job in queue.undelivered(s, limit=limit):
+        user = s.get(User, job.user_id)
+        found.append(
+            Finished(
+                job_id=job.id,
+                chat_id=job.chat_id,
+                state=job.state,
+                status_message_id=job.status_message_id,
+                result_sha=job.result_sha,
+                error=job.error,
+                run_seconds=job.run_seconds,
+                language=user.language if user else None,
+                send_file=bool(user and user.send_file),
+            )
+        )
+    return found
+
+
+def result_image(s: Session, *, sha: str) -> tuple[bytes, int, int]:
+    """A result's bytes and size."""
+    image = s.get(Image, sha)
+    if image is None:
+        raise LookupError(f"result image {sha} is missing")
+    return image.data, image.width, image.height

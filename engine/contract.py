@@ -1,0 +1,131 @@
+"""The job contract: what kind of job it is, and the parameters it carries.
+
+Neither torch nor the database nor Telegram: the bot builds a job's parameters here and checks
+people's choices against the limits here; the queue stores them (:func:`dump_params`: JSON with
+a version) and the worker reads them back (:func:`load_params`); the style engine takes its
+quality presets' names and its limits from here too. So each limit and each default is
+written once.
+
+A new kind of job (a video, a poster, a time-lapse) is a member of :class:`JobKind`, a frozen
+parameters type with its ``KIND`` and ``VERSION``, and its row in :data:`PARAMETERS`; the
+bridge (``engine/bridge.py``) then gets a runner for it. docs/ARCHITECTURE.md has the rest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class JobKind(enum.StrEnum):
+    """What a job makes. Stored in ``jobs.kind``; every kind has a parameters type below."""
+
+    PHOTO = "photo"  # a photo repainted in the style of one or more paintings
+
+
+# The style engine's quality presets (engine/style/quality.py says what each means on a CPU
+# and on a GPU) and the limits it accepts. The bot's menus and buttons stay inside them.
+PRESET_NAMES = ("fast", "balanced", "high")
+DEFAULT_PRESET = "balanced"
+DEFAULT_STRENGTH = 1.0  # a person's own strength before any choice, and a job's
+MIN_SIZE, MAX_SIZE = 64, 4096  # long side of the result, pixels
+STRENGTH_RANGE = (0.1, 10.0)  # multiplies the style weight
+STYLE_SCALE_RANGE = (0.25, 4.0)  # the painting's size relative to the result
+MAX_STEPS = 5000
+MAX_SEED = 2**63 - 1
+
+
+class BadParams(ValueError):
+    """Parameters the engine cannot accept; ``str(e)`` says which and why, for a person."""
+
+
+def _number(name: str, value: object, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadParams(f"{name} must be a number, got {value!r}")
+    if not low <= value <= high:
+        raise BadParams(f"{name} must be between {low:g} and {high:g}, got {value:g}")
+    return float(value)
+
+
+def _whole(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadParams(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise BadParams(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhotoParams:
+    """A photo repainted in a style: the options a person chose, each default written here."""
+
+    KIND: ClassVar[JobKind] = JobKind.PHOTO
+    VERSION: ClassVar[int] = 1  # bump when a field changes meaning; teach _read the old form
+
+    preset: str = DEFAULT_PRESET  # one of PRESET_NAMES
+    size: int | None = None  # long side in pixels; None: the preset's
+    strength: float = DEFAULT_STRENGTH  # multiplies the style weight
+    style_scale: float = 1.0  # the painting's size relative to the result
+    keep_colors: bool = False
+    seed: int | None = None  # None: a fresh random seed each run
+    steps: int | None = None  # total optimiser steps; None: the preset's (tests, benchmarks)
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESET_NAMES:
+            raise BadParams(
+                f"unknown quality preset {self.preset!r}: choose one of {', '.join(PRESET_NAMES)}"
+            )
+        if self.size is not None:
+            _whole("size", self.size, MIN_SIZE, MAX_SIZE)
+        # Stored as floats, whatever number came in (JSON may hand back 1 for 1.0).
+        object.__setattr__(self, "strength", _number("strength", self.strength, *STRENGTH_RANGE))
+        object.__setattr__(
+            self, "style_scale", _number("style scale", self.style_scale, *STYLE_SCALE_RANGE)
+        )
+        if not isinstance(self.keep_colors, bool):
+            raise BadParams(f"keep_colors must be true or false, got {self.keep_colors!r}")
+        if self.seed is not None:
+            _whole("seed", self.seed, 0, MAX_SEED)
+        if self.steps is not None:
+            _whole("steps", self.steps, 1, MAX_STEPS)
+
+    @classmethod
+    def _read(cls, version: int, fields: Mapping[str, Any]) -> PhotoParams:
+        # Version 0 is what jobs held before the contract had versions: a plain dict of the
+        # same options, with any of them left out.
+        del version  # versions 0 and 1 have the same fields
+        return cls(**fields)
+
+
+# Every kind's parameters type; a union of them as kinds are added (PhotoParams | VideoParams).
+JobParams = PhotoParams
+
+PARAMETERS: dict[JobKind, type[JobParams]] = {JobKind.PHOTO: PhotoParams}
+
+
+def dump_params(params: JobParams) -> dict[str, Any]:
+    """The parameters as ``jobs.params`` holds them: their fields and their version."""
+    return {"version": params.VERSION, **dataclasses.asdict(params)}
+
+
+def load_params(kind: JobKind, stored: Mapping[str, Any]) -> JobParams:
+    """A job's parameters from its row; BadParams when this code cannot read them."""
+    kind_type = PARAMETERS[kind]
+    fields = dict(stored)
+    version = fields.pop("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise BadParams(f"the job's parameters have a malformed version {version!r}")
+    if version > kind_type.VERSION:
+        raise BadParams(
+            f"the job's parameters are version {version}, newer than this engine reads "
+            f"({kind_type.VERSION}): update the engine"
+        )
+    known = {f.name for f in dataclasses.fields(kind_type)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise BadParams(f"unknown option {unknown[0]!r}")
+    return kind_type._read(version, fields)

@@ -1,0 +1,206 @@
+"""The database schema: people, their chat sessions, images as blobs, jobs and workers.
+
+SQLAlchemy 2.0 typed models. The schema changes only through Alembic (``migrations/``); a
+test holds these models and the migrations to each other. All times are naive UTC
+(``utcnow()``), so SQLite and PostgreSQL compare them the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.contract import DEFAULT_PRESET, DEFAULT_STRENGTH, JobKind
+
+# Constraint names are spelled out so that Alembic can drop and alter them on every backend
+# (SQLite batch mode needs names to find them again).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time as naive UTC, the form every timestamp column holds."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class EnumText(TypeDecorator[E], Generic[E]):
+    """A string enum in a plain VARCHAR: rows read back as the enum's members, and the
+    schema stays a string column (a CHECK constraint, where there is one, lists the values)."""
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, enum_type: type[E]) -> None:
+        super().__init__()
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum_type(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum_type(value)
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED_STATES = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+class User(Base):
+    """A person who talks to the bot, keyed by their Telegram user id, with their settings."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    language: Mapped[str | None] = mapped_column(String(8))  # None: follow Telegram's
+    quality: Mapped[str] = mapped_column(String(16), default=DEFAULT_PRESET)
+    size: Mapped[int | None] = mapped_column(Integer)  # long side in pixels; None: the preset's
+    strength: Mapped[float] = mapped_column(Float, default=DEFAULT_STRENGTH)
+    keep_colors: Mapped[bool] = mapped_column(Boolean, default=False)
+    send_file: Mapped[bool] = mapped_column(Boolean, default=False)  # always add a full file
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ChatSession(Base):
+    """What a person has sent so far: the photo waiting for a style, and the chosen style."""
+
+    __tablename__ = "chat_sessions"
+
+    user_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    content_sha: Mapped[str | None] = mapped_column(String(64), ForeignKey("images.sha256"))
+    style_sha: Mapped[str | None] = mapped_column(String(64), ForeignKey("images.sha256"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Image(Base):
+    """Image bytes, addressed by the SHA-256 of those bytes (stored once, however often sent)."""
+
+    __tablename__ = "images"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    mime: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Job(Base):
+    """One style-transfer request and everything that happens to it on its way through the queue."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="state_valid"
+        ),
+        CheckConstraint("progress >= 0 AND progress <= 1", name="progress_fraction"),
+        # Claiming scans queued jobs in priority and age order.
+        Index("ix_jobs_state_priority_created", "state", "priority", "created_at"),
+        # Per-person limits and fairness count a person's open jobs.
+        Index("ix_jobs_user_state", "user_id", "state"),
+        # Fairness counts each waiting person's recent starts at every claim (engine.jobs.queue).
+        Index("ix_jobs_user_started", "user_id", "started_at"),
+        # The bot's delivery loop looks for finished, undelivered jobs.
+        Index("ix_jobs_delivered_state", "delivered_at", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    # What the job makes; no CHECK constraint, so that a new kind needs no migration
+    # (engine.contract.JobKind lists them).
+    kind: Mapped[JobKind] = mapped_column(
+        EnumText(JobKind), default=JobKind.PHOTO, server_default=JobKind.PHOTO.value
+    )
+    state: Mapped[JobState] = mapped_column(EnumText(JobState), default=JobState.QUEUED)
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher runs first
+
+    # Inputs: images by hash, and the kind's parameters (engine.contract.dump_params: their
+    # fields and version).
+    content_sha: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
+    styles: Mapped[list[Any]] = mapped_column(JSON)  # [{"sha256": str, "weight": float}, ...]
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    # Leasing: who runs it, until when, and how often it has been tried.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    # Progress, for the person watching: fraction done and the engine's estimate of time left.
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    eta_seconds: Mapped[float | None] = mapped_column(Float)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Outcome.
+    result_sha: Mapped[str | None] = mapped_column(String(64), ForeignKey("images.sha256"))
+    error: Mapped[str | None] = mapped_column(Text)  # a reason a person can read
+    run_seconds: Mapped[float | None] = mapped_column(Float)  # time in the optimisation itself
+
+    # The bot's side: the message it keeps up to date, and when it answered.
+    status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Worker(Base):
+    """An engine worker process, so that /stats can tell live workers from dead ones."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    device: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+    current_job_id: Mapped[int | None] = mapped_column(Integer)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,70 @@
+"""Housekeeping: forget answered jobs, unused pictures and gone workers after a while.
+
+The bot runs it once a day (``KEEP_DAYS``); ``python -m engine prune --days N`` by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from engine.jobs.models import FINISHED_STATES, ChatSession, Image, Job, Worker, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    jobs: int
+    images: int
+    workers: int
+
+
+def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> Pruned:
+    """Forget what nobody needs any more, so that the database does not grow for ever.
+
+    Deleted: jobs that finished and were answered before the cutoff, workers not seen since
+    it, and pictures stored before it that no remaining job or chat session refers to. A job
+    still waiting, running or not yet delivered is never touched, nor anything it uses.
+    """
+    cutoff = (now or utcnow()) - older_than
+    jobs = s.execute(
+        delete(Job)
+        .where(
+            Job.state.in_(FINISHED_STATES),
+            Job.delivered_at.is_not(None),
+            Job.finished_at < cutoff,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    workers = s.execute(
+        delete(Worker)
+        .where(Worker.last_seen_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    used: set[str | None] = set()
+    for content, styles, result in s.execute(select(Job.content_sha, Job.styles, Job.result_sha)):
+        used.update((content, result), (style["sha256"] for style in styles))
+    for content, style in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
+        used.update((content, style))
+    old = s.scalars(select(Image.sha256).where(Image.created_at < cutoff)).all()
+    doomed = [sha for sha in old if sha not in used]
+    for start in range(0, len(doomed), 500):
+        s.execute(
+            delete(Image)
+            .where(Image.sha256.in_(doomed[start : start + 500]))
+            .execution_options(synchronize_session=False)
+        )
+    if jobs or doomed or workers:
+        logger.info(
+            "pruned %d jobs, %d pictures and %d workers older than %s",
+            jobs,
+            len(doomed),
+            workers,
+            cutoff,
+        )
+    return Pruned(jobs=jobs, images=len(doomed), workers=workers)

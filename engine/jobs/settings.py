@@ -1,0 +1,54 @@
+"""The job system's settings, read once from the environment at start-up and passed down.
+
+The style engine reads its own (the device, the weights: ``engine.style.settings``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.env import SettingsError, read_int, read_number
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'stylebot.db').resolve()}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """Everything the queue and the worker loop need to know about their environment."""
+
+    data_dir: Path
+    database_url: str
+    lease_seconds: float = 60.0  # a running job whose lease passes is handed to another worker
+    heartbeat_seconds: float = 10.0  # how often a busy worker extends its lease
+    progress_seconds: float = 2.0  # progress is written at most this often
+    poll_seconds: float = 0.5  # an idle worker looks for work this often
+    # A worker on the CPU lowers its own priority by this much (0-19, see nice(1)), so that
+    # the bot beside it on the same machine stays quick to answer while the cores are busy.
+    cpu_nice: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("DATA_DIR") or "data")
+        settings = cls(
+            data_dir=data_dir,
+            database_url=env.get("DATABASE_URL") or default_database_url(data_dir),
+            lease_seconds=read_number(env, "JOB_LEASE_SECONDS", 60.0, minimum=5),
+            heartbeat_seconds=read_number(env, "JOB_HEARTBEAT_SECONDS", 10.0, minimum=0.1),
+            progress_seconds=read_number(env, "JOB_PROGRESS_SECONDS", 2.0, minimum=0.1),
+            poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 0.5, minimum=0.01),
+            cpu_nice=read_int(env, "WORKER_CPU_NICE", 10, minimum=0),
+        )
+        if settings.cpu_nice > 19:
+            raise SettingsError(f"WORKER_CPU_NICE must be 0 to 19, got {settings.cpu_nice}")
+        if settings.heartbeat_seconds >= settings.lease_seconds:
+            raise SettingsError(
+                "JOB_HEARTBEAT_SECONDS must be shorter than JOB_LEASE_SECONDS, or every "
+                "running job would look abandoned"
+            )
+        return settings

@@ -1,0 +1,373 @@
+"""The worker loop (``python -m engine work``, started by ``engine.bridge``): take jobs from the
+queue and run them, one at a time.
+
+The loop: take back jobs whose worker died (``reclaim_expired``), claim the next job, read its
+parameters and pictures from the database, run it, store the result and mark it done. While a
+job runs, the progress callback writes progress at most every ``progress_seconds`` and extends
+the lease at least every ``heartbeat_seconds``; it answers with a :class:`StopReason` when the
+job must stop: its owner cancelled it, the lease was lost, or the worker was asked to shut
+down (SIGTERM/SIGINT), in which case the job is handed back to the queue uncounted and the
+worker exits with status 0.
+
+The per-job work is a function (:data:`RunJob`): ``engine.bridge.StyleRunner``, the real
+engine, in production; tests pass something cheaper. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any, Protocol
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.contract import BadParams, JobKind, JobParams, load_params
+from engine.jobs import blobs, queue, registry
+from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+from engine.jobs.queue import StopReason
+from engine.jobs.settings import EngineSettings
+
+logger = logging.getLogger(__name__)
+
+ERROR_DETAIL_CHARS = 200
+
+
+class Stopped(Exception):
+    """The run stopped because its progress callback said so; ``reason`` is what it said."""
+
+    def __init__(self, reason: StopReason) -> None:
+        super().__init__(reason.value)
+        self.reason = reason
+
+
+class BadJob(Exception):
+    """A job that would fail however often it is tried; ``str(e)`` is a reason to show."""
+
+
+class EngineUnavailable(Exception):
+    """The engine could not start (no GPU, no weights...); ``str(e)`` says why, to an operator."""
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """Everything a run needs, read from the database before the run starts."""
+
+    job_id: int
+    attempt: int
+    kind: JobKind
+    params: JobParams
+    content: bytes
+    styles: tuple[tuple[bytes, float], ...]  # (image bytes, weight)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+# (fraction, eta seconds) -> None to go on, or why to stop (then raise Stopped with it).
+Progress = Callable[[float, float | None], StopReason | None]
+RunJob = Callable[[JobInput, Progress], JobResult]
+
+
+class Runner(Protocol):
+    """What ``serve`` runs jobs with: a RunJob that can say what it runs on."""
+
+    def __call__(self, job: JobInput, progress: Progress, /) -> JobResult: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """The parts of a claimed job the worker needs, copied out of the session."""
+
+    id: int
+    attempt: int
+    kind: JobKind
+    stored_params: dict[str, Any]  # as the row holds them; read when the run starts
+    content_sha: str
+    styles: tuple[tuple[str, float], ...]
+
+
+class _JobWatch:
+    """The progress callback for one run: writes progress, keeps the lease, says when to stop."""
+
+    def __init__(self, worker: Worker, job_id: int) -> None:
+        self.worker = worker
+        self.job_id = job_id
+        now = time.monotonic()
+        self.last_progress = self.last_heartbeat = now
+
+    def __call__(self, fraction: float, eta: float | None) -> StopReason | None:
+        worker, settings = self.worker, self.worker.settings
+        if worker.stopping:
+            return StopReason.SHUTDOWN
+        now = time.monotonic()
+        write_progress = now - self.last_progress >= settings.progress_seconds
+        if not write_progress and now - self.last_heartbeat < settings.heartbeat_seconds:
+            return None
+        try:
+            with worker.maker.begin() as s:
+                if write_progress:
+                    reason = queue.report_progress(
+                        s,
+                        self.job_id,
+                        worker_id=worker.worker_id,
+                        fraction=fraction,
+                        eta_seconds=eta,
+                        lease_seconds=settings.lease_seconds,
+                    )
+                else:
+                    reason = queue.heartbeat(
+                        s,
+                        self.job_id,
+                        worker_id=worker.worker_id,
+                        lease_seconds=settings.lease_seconds,
+                    )
+                registry.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
+        except OperationalError as e:
+            # The database is briefly unreachable: keep optimising. If the outage outlasts
+            # the lease, the next write finds the job gone and the run stops then.
+            logger.warning("job %s: could not write progress (%s)", self.job_id, e)
+            return None
+        self.last_heartbeat = now
+        if write_progress:
+            self.last_progress = now
+        return reason
+
+
+class Worker:
+    """Claims jobs and runs them with ``run_job`` until told to stop."""
+
+    def __init__(
+        self,
+        maker: sessionmaker[Session],
+        settings: EngineSettings,
+        *,
+        run_job: RunJob,
+        worker_id: str,
+        device: str = "cpu",
+    ) -> None:
+        self.maker = maker
+        self.settings = settings
+        self.run_job = run_job
+        self.worker_id = worker_id
+        self.device = device
+        self.jobs_done = 0
+        self._stop = threading.Event()
+        self._last_reclaim = float("-inf")
+        self._last_seen = float("-inf")
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def stop(self) -> None:
+        """Stop after the current step: the running job is handed back to the queue."""
+        self._stop.set()
+
+    def run(self, *, once: bool = False, max_jobs: int | None = None) -> int:
+        """Work until stopped (or one job / ``max_jobs`` jobs); how many jobs were handled."""
+        with self.maker.begin() as s:
+            registry.register_worker(
+                s,
+                worker_id=self.worker_id,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                device=self.device,
+            )
+        logger.info("worker %s ready on %s", self.worker_id, self.device)
+        handled = 0
+        try:
+            while not self.stopping and (max_jobs is None or handled < max_jobs):
+                try:
+                    worked = self.run_once()
+                except OperationalError as e:
+                    # The database went away: wait and try again rather than die.
+                    logger.error("worker %s: database error (%s); retrying", self.worker_id, e)
+                    self._stop.wait(max(self.settings.poll_seconds, 5.0))
+                    continue
+                if worked:
+                    handled += 1
+                    if once:
+                        break
+                elif once:
+                    break
+                else:
+                    self._stop.wait(self.settings.poll_seconds)
+        finally:
+            with self.maker.begin() as s:
+                registry.worker_stopped(s, self.worker_id)
+            logger.info("worker %s stopped after %d job(s)", self.worker_id, handled)
+        return handled
+
+    def run_once(self) -> bool:
+        """Claim one job and run it; False when there was none."""
+        now = time.monotonic()
+        if now - self._last_reclaim >= self.settings.poll_seconds:
+            with self.maker.begin() as s:
+                queue.reclaim_expired(s)
+            self._last_reclaim = now
+        with self.maker.begin() as s:
+            job = queue.claim(
+                s, worker_id=self.worker_id, lease_seconds=self.settings.lease_seconds
+            )
+            claimed = (
+                None
+                if job is None
+                else _Claimed(
+                    id=job.id,
+                    attempt=job.attempts,
+                    kind=job.kind,
+                    stored_params=dict(job.params),
+                    content_sha=job.content_sha,
+                    styles=tuple((st["sha256"], float(st["weight"])) for st in job.styles),
+                )
+            )
+            if claimed is not None or now - self._last_seen >= self.settings.heartbeat_seconds:
+                registry.worker_seen(
+                    s, self.worker_id, current_job_id=claimed.id if claimed else None
+                )
+                self._last_seen = now
+        if claimed is None:
+            return False
+        self._handle(claimed)
+        return True
+
+    def _inputs(self, job: _Claimed) -> JobInput:
+        try:
+            params = load_params(job.kind, job.stored_params)
+        except BadParams as e:
+            raise BadJob(f"the job's options are not valid: {e}") from None
+        try:
+            with self.maker() as s:
+                content = blobs.get_image(s, job.content_sha)
+                styles = tuple((blobs.get_image(s, sha), weight) for sha, weight in job.styles)
+        except KeyError:
+            raise BadJob("a picture for this job is missing; please send it again") from None
+        return JobInput(
+            job_id=job.id,
+            attempt=job.attempt,
+            kind=job.kind,
+            params=params,
+            content=content,
+            styles=styles,
+        )
+
+    def _handle(self, job: _Claimed) -> None:
+        logger.info("job %s: starting (attempt %s)", job.id, job.attempt)
+        watch = _JobWatch(self, job.id)
+        started = time.monotonic()
+        try:
+            result = self.run_job(self._inputs(job), watch)
+        except Stopped as stopped:
+            self._stopped(job.id, stopped.reason)
+            return
+        except BadJob as e:
+            logger.warning("job %s: cannot be done: %s", job.id, e)
+            self._fail(job.id, str(e), retry=False)
+            return
+        except Exception as e:  # the worker loop outlives any one job
+            logger.exception("job %s: the engine failed", job.id)
+            detail = f"{type(e).__name__}: {e}"[:ERROR_DETAIL_CHARS]
+            self._fail(job.id, f"the engine hit an unexpected error ({detail})", retry=True)
+            return
+        seconds = time.monotonic() - started
+        with self.maker.begin() as s:
+            sha = blobs.put_image(
+                s, result.data, mime=result.mime, width=result.width, height=result.height
+            )
+            recorded = queue.complete(
+                s, job.id, worker_id=self.worker_id, result_sha=sha, run_seconds=seconds
+            )
+            if recorded:
+                self.jobs_done += 1
+            registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=self.jobs_done)
+        if not recorded:
+            logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
+
+    def _fail(self, job_id: int, error: str, *, retry: bool) -> None:
+        with self.maker.begin() as s:
+            queue.fail(s, job_id, worker_id=self.worker_id, error=error, retry=retry)
+
+    def _stopped(self, job_id: int, reason: StopReason) -> None:
+        with self.maker.begin() as s:
+            match reason:
+                case StopReason.CANCELLED:
+                    queue.mark_cancelled(s, job_id, worker_id=self.worker_id)
+                case StopReason.SHUTDOWN:
+                    queue.release(s, job_id, worker_id=self.worker_id)
+                case StopReason.LEASE_LOST:
+                    logger.warning("job %s: lease lost; another worker may have it", job_id)
+        logger.info("job %s: stopped (%s)", job_id, reason.value)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker loop's own options of ``python -m engine work``."""
+    parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
+    parser.add_argument("--max-jobs", type=int, metavar="N", help="exit after N jobs")
+    parser.add_argument("--id", dest="worker_id", help="worker name (default: HOST-PID)")
+
+
+def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.Namespace) -> int:
+    """Run a worker until stopped; the exit status. ``start`` builds the engine (slow: it may
+    load a model), called once the database is known to be ready; EngineUnavailable from it
+    ends the worker with status 2."""
+    engine = make_engine(settings.database_url)
+    try:
+        check_schema(engine)
+    except SchemaOutOfDate as e:
+        print(f"error: {e}", file=sys.stderr)
+        engine.dispose()
+        return 2
+
+    # Signals before the slow model load, so that a stop request during it is a clean exit.
+    stop_requested = threading.Event()
+    worker: Worker | None = None
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        logger.info("%s received: stopping", signal.Signals(signum).name)
+        stop_requested.set()
+        if worker is not None:
+            worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    try:
+        try:
+            run_job = start()
+        except EngineUnavailable as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        worker = Worker(
+            make_sessionmaker(engine),
+            settings,
+            run_job=run_job,
+            worker_id=args.worker_id or default_worker_id(),
+            device=run_job.describe(),
+        )
+        if stop_requested.is_set():
+            return 0
+        worker.run(once=args.once, max_jobs=args.max_jobs)
+        return 0
+    finally:
+        engine.dispose()

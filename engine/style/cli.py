@@ -1,0 +1,253 @@
+"""``python -m engine stylize``: repaint one photo from the command line, with a progress bar.
+
+Mistakes a person can make (a missing file, a bad option) end with one ``error: ...`` line on
+stderr and exit status 2; a failure of the machinery exits 1; Ctrl-C exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+from engine.contract import PRESET_NAMES, PhotoParams
+from engine.images import ImageError, open_image, save_image
+from engine.style.settings import StyleSettings
+
+if TYPE_CHECKING:
+    from engine.style.transfer import Progress
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+class UsageError(Exception):
+    """Bad input from the person at the keyboard; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    defaults = PhotoParams()
+    parser = _Parser(
+        prog=prog,
+        description="Repaint a photo in the style of one or more paintings (Gatys et al.).",
+    )
+    parser.add_argument("content", type=Path, help="the photo")
+    parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="painting(s)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="result, .jpg or .png")
+    parser.add_argument("--preset", choices=PRESET_NAMES, default=defaults.preset)
+    parser.add_argument("--size", type=int, help="long side of the result (default: preset's)")
+    parser.add_argument(
+        "--strength", type=float, default=defaults.strength, help="style strength (1 = usual)"
+    )
+    parser.add_argument(
+        "--style-scale",
+        type=float,
+        default=defaults.style_scale,
+        help="size of the painting's strokes (1 = usual)",
+    )
+    parser.add_argument(
+        "--style-weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="how much of each painting, in order (normalised to sum to 1)",
+    )
+    parser.add_argument("--keep-colors", action="store_true", help="keep the photo's colours")
+    parser.add_argument("--seed", type=int, help="random seed, for repeatable results")
+    parser.add_argument("--steps", type=int, help="total optimiser steps (default: preset's)")
+    parser.add_argument("--optimizer", choices=("lbfgs", "adam"), help="default: lbfgs")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), help="default: ENGINE_DEVICE or auto"
+    )
+    parser.add_argument(
+        "--weights", type=Path, help="full-precision VGG-19 state dict (default: VGG_WEIGHTS)"
+    )
+    parser.add_argument("--fp32", action="store_true", help="never use bf16 autocast")
+    parser.add_argument("--plot", type=Path, metavar="FILE", help="save a loss curve (.png)")
+    parser.add_argument(
+        "--save-every", type=int, metavar="N", help="save the picture every N steps beside -o"
+    )
+    return parser
+
+
+def _check_writable(path: Path, what: str) -> None:
+    """Fail before minutes of work, not after: the folder exists and takes a file."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder, not a file name")
+    if not directory.is_dir():
+        raise UsageError(f"{what} {path}: folder {directory} does not exist")
+    # A real probe: os.access says yes to root and knows nothing of read-only file systems.
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as e:
+        raise UsageError(
+            f"{what} {path}: cannot write into {directory} ({e.strerror or e})"
+        ) from None
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.output.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        raise UsageError(f"output {args.output} must end in .jpg, .jpeg or .png")
+    _check_writable(args.output, "output")
+    if args.plot is not None:
+        if args.plot.suffix.lower() not in PLOT_SUFFIXES:
+            raise UsageError(f"plot {args.plot} must end in {', '.join(PLOT_SUFFIXES)}")
+        _check_writable(args.plot, "plot")
+    if args.style_weights is not None and len(args.style_weights) != len(args.styles):
+        raise UsageError(
+            f"--style-weights has {len(args.style_weights)} numbers for "
+            f"{len(args.styles)} style image(s)"
+        )
+    if args.save_every is not None and args.save_every < 1:
+        raise UsageError("--save-every must be at least 1")
+
+
+def main(argv: list[str], *, prog: str, command: str) -> int:
+    """Run ``python -m engine stylize``; returns the exit status."""
+    del command  # one command lives here
+    try:
+        return _run(argv, prog)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _run(argv: list[str], prog: str) -> int:
+    args = build_parser(prog).parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _check_args(args)
+    settings = StyleSettings.from_env()
+    try:
+        content = open_image(args.content)
+        styles = [open_image(path) for path in args.styles]
+    except ImageError as e:
+        raise UsageError(str(e)) from None
+
+    # torch loads only once the input is known to be good: mistakes are reported at once.
+
+    from engine.style.quality import transfer_params
+    from engine.style.transfer import stylize
+    from engine.style.vgg import WeightsError, load_vgg19, resolve_device
+
+    try:
+        device = resolve_device(args.device or settings.device)
+        options = PhotoParams(
+            preset=args.preset,
+            size=args.size,
+            strength=args.strength,
+            style_scale=args.style_scale,
+            keep_colors=args.keep_colors,
+            seed=args.seed,
+            steps=args.steps,
+        )
+        params = transfer_params(options, device=device)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(str(e)) from None
+    if args.optimizer:
+        params = dataclasses.replace(params, optimizer=args.optimizer)
+    if args.fp32:
+        params = dataclasses.replace(params, precision="fp32")
+
+    try:
+        model = load_vgg19(device, weights_path=args.weights or settings.weights_path)
+    except WeightsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+    bar = _ProgressBar(params.total_steps, save_every=args.save_every, output=args.output)
+    started = time.perf_counter()
+    try:
+        result = stylize(
+            content,
+            styles,
+            model=model,
+            params=params,
+            style_weights=args.style_weights,
+            callback=bar.update,
+        )
+    except FloatingPointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        bar.close()
+        if args.plot is not None and bar.losses:
+            _plot(bar, args.plot)
+    try:
+        save_image(result, args.output)
+    except ImageError as e:
+        raise UsageError(str(e)) from None
+    print(
+        f"wrote {args.output} ({result.size[0]}x{result.size[1]}) in "
+        f"{time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+class _ProgressBar:
+    """A tqdm bar fed by stylize's callback; also keeps the loss curve and saves snapshots."""
+
+    def __init__(self, total: int, *, save_every: int | None, output: Path) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self._save_every = save_every
+        self._output = output
+        self.losses: list[tuple[int, float, int]] = []  # (step, loss, level)
+
+    def update(self, progress: Progress) -> None:
+        self.losses.append((progress.step, progress.loss, progress.scale))
+        self._bar.set_postfix_str(
+            f"level {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]} "
+            f"loss {progress.loss:.4g}",
+            refresh=False,
+        )
+        self._bar.update(1)
+        every = self._save_every
+        if every and progress.snapshot is not None and progress.step % every == 0:
+            path = self._output.with_name(
+                f"{self._output.stem}.step{progress.step:05d}{self._output.suffix}"
+            )
+            save_image(progress.snapshot(), path)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _plot(bar: _ProgressBar, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4))
+    steps = [s for s, _, _ in bar.losses]
+    losses = [loss for _, loss, _ in bar.losses]
+    axes.plot(steps, losses, linewidth=1.2)
+    for (step, _, level), (_, _, previous) in zip(bar.losses[1:], bar.losses, strict=False):
+        if level != previous:
+            axes.axvline(step - 0.5, color="grey", linestyle=":", linewidth=1)
+    axes.set_yscale("log")
+    axes.set_xlabel("step (dotted: next, finer level)")
+    axes.set_ylabel("loss")
+    axes.set_title("style transfer loss")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

@@ -1,0 +1,468 @@
+"""Neural style transfer as one pure function: pictures and parameters in, a picture out.
+
+The algorithm is Gatys, Ecker & Bethge, "Image Style Transfer Using Convolutional Neural
+Networks" (CVPR 2016): optimise the pixels of an image so that its VGG-19 features at relu4_2
+match the photo and its Gram matrices at relu1_1..relu5_1 match the painting. Departures,
+each for speed or control:
+
+- Coarse to fine: the optimisation runs first on a small copy and each result, upsampled,
+  starts the next larger one (as in Gatys et al., "Controlling Perceptual Factors in Neural
+  Style Transfer", CVPR 2017, section 5). Large brush strokes settle cheaply at low resolution.
+- It starts from the photo (the paper's figures start from white noise), plus optional noise.
+- Several paintings blend by mixing their Gram targets with weights; the photo's colours can
+  be kept by transferring luminance only (engine/color.py).
+- The network runs under bf16 autocast where the hardware has it; Gram matrices and losses stay
+  in fp32 (engine/losses.py).
+
+Nothing here knows about the queue or Telegram; progress leaves through ``callback``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torchvision.transforms.functional import pil_to_tensor, to_pil_image
+
+from engine.style import color
+from engine.style.losses import (
+    ContentLoss,
+    MeanCovarianceStyleLoss,
+    StyleLoss,
+    TotalVariationLoss,
+    gram_matrix,
+)
+from engine.style.vgg import VGG19Features
+
+logger = logging.getLogger(__name__)
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+OPTIMIZERS = ("lbfgs", "adam")
+PRECISIONS = ("auto", "bf16", "fp32")
+STYLE_LOSSES = ("gram", "meancov")  # Gram matrices (the paper) or means and covariances (W2)
+STYLE_NORMALISATIONS = ("none", "photo", "photo_layer")
+STARTS = ("photo", "photo_colors", "feedforward")
+MIN_SIDE = 16  # relu5_1 sits behind four 2x poolings
+
+
+@dataclass(frozen=True, kw_only=True)
+class TransferParams:
+    """Every hyper-parameter of :func:`stylize`, with its default here and only here."""
+
+    size: int = 512  # long side of the output, pixels (never larger than the photo)
+    scales: int = 2  # coarse-to-fine levels
+    scale_ratio: float = 0.5  # each level's long side relative to the next finer one
+    steps: tuple[int, ...] = (60, 15)  # optimiser steps per level, coarse first
+    optimizer: str = "lbfgs"  # or "adam"
+    learning_rate: float = 0.02  # Adam only; pixels are in [0, 1]
+    lbfgs_history: int = 50  # L-BFGS memory (pairs of image-sized vectors)
+    content_weight: float = 1.0
+    style_weight: float = 30.0  # before ``strength``; checked on the benchmark (BENCHMARKS.md)
+    tv_weight: float = 1.0e1
+    strength: float = 1.0  # multiplies the style weight
+    style_scale: float = 1.0  # style image size relative to the output (by side)
+    keep_colors: bool = False  # keep the photo's colours (luminance-only transfer)
+    init_noise: float = 0.0  # std of Gaussian noise added to the starting image, [0, 1] units
+    seed: int | None = None  # None: a fresh random seed each run
+    precision: str = "auto"  # "auto" (bf16 where the hardware has it), "bf16" or "fp32"
+    compile: bool = False  # torch.compile the network
+    # (layer, weight) pairs; the weights multiply content_weight.
+    content_layers: tuple[tuple[str, float], ...] = ((CONTENT_LAYER, 1.0),)
+    style_layers: tuple[str, ...] = STYLE_LAYERS
+    style_loss: str = "gram"  # see STYLE_LOSSES
+    # "photo": the style term is divided by its value at the photo, so that every painting
+    # starts from the same balance; "photo_layer" does that layer by layer.
+    style_normalise: str = "none"
+    start: str = "photo"  # "photo_colors": the photo with the painting's colour statistics
+    ema: float = 0.0  # decay of an average of the last level's iterates, returned instead
+
+    def __post_init__(self) -> None:
+        if self.size < MIN_SIDE:
+            raise ValueError(f"size must be at least {MIN_SIDE} pixels, got {self.size}")
+        if self.scales < 1:
+            raise ValueError(f"scales must be at least 1, got {self.scales}")
+        if len(self.steps) != self.scales:
+            raise ValueError(f"steps needs one entry per scale ({self.scales}), got {self.steps}")
+        if any(s < 0 for s in self.steps) or sum(self.steps) == 0:
+            raise ValueError(f"steps must be non-negative and not all zero, got {self.steps}")
+        if not 0 < self.scale_ratio <= 1:
+            raise ValueError(f"scale_ratio must be in (0, 1], got {self.scale_ratio}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name in ("strength", "style_scale", "learning_rate", "content_weight", "style_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value}")
+        if not (math.isfinite(self.tv_weight) and self.tv_weight >= 0) or self.init_noise < 0:
+            raise ValueError("tv_weight and init_noise must be non-negative")
+        if not self.style_layers:
+            raise ValueError("style_layers must name at least one layer")
+        if not self.content_layers or any(w < 0 for _, w in self.content_layers):
+            raise ValueError("content_layers needs at least one (layer, weight >= 0) pair")
+        for name, value, allowed in (
+            ("style_loss", self.style_loss, STYLE_LOSSES),
+            ("style_normalise", self.style_normalise, STYLE_NORMALISATIONS),
+            ("start", self.start, STARTS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running :func:`stylize` is; passed to the callback after every step."""
+
+    step: int  # steps done, over all scales
+    total: int
+    scale: int  # 1-based, coarse first
+    scales: int
+    size: tuple[int, int]  # (width, height) of the current scale
+    loss: float
+    elapsed: float  # seconds
+    eta: float  # seconds left, estimated from the work done so far
+    # The picture as it stands (the CLI saves it every N steps); costs a copy only when called.
+    snapshot: Callable[[], Image.Image] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 1.0
+
+
+class Cancelled(Exception):
+    """The callback returned False: the caller asked :func:`stylize` to stop."""
+
+
+def scale_sizes(content_size: tuple[int, int], params: TransferParams) -> list[tuple[int, int]]:
+    """(width, height) of each level, coarse first, at the photo's aspect ratio.
+
+    The finest level has a long side of ``params.size``, or the photo's own if that is smaller;
+    coarser levels shrink by ``scale_ratio`` but never below MIN_SIDE on the short side.
+    """
+    width, height = content_size
+    long_side = min(params.size, max(width, height))
+    sizes = []
+    for level in range(params.scales):
+        factor = long_side * params.scale_ratio ** (params.scales - 1 - level) / max(width, height)
+        factor = max(factor, MIN_SIDE / min(width, height))
+        sizes.append((max(MIN_SIDE, round(width * factor)), max(MIN_SIDE, round(height * factor))))
+    return sizes
+
+
+def style_size(
+    style_size: tuple[int, int], output: tuple[int, int], scale: float
+) -> tuple[int, int]:
+    """Resize a painting to the output's pixel count times ``scale``², keeping its shape."""
+    width, height = style_size
+    factor = math.sqrt(output[0] * output[1] / (width * height)) * scale
+    factor = max(factor, MIN_SIDE / min(width, height))
+    return max(MIN_SIDE, round(width * factor)), max(MIN_SIDE, round(height * factor))
+
+
+@functools.cache
+def _cpu_has_bf16() -> bool:
+    """True when the CPU does bf16 dot products natively (AVX-512 BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def network_memory_format(device: torch.device) -> torch.memory_format:
+    """The layout of the network's inputs: NHWC on CUDA, cuDNN's fast path on tensor cores."""
+    return torch.channels_last if device.type == "cuda" else torch.contiguous_format
+
+
+def use_bf16(device: torch.device, precision: str) -> bool:
+    """Whether the network runs under bf16 autocast on ``device`` for this ``precision``."""
+    if precision == "fp32":
+        return False
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    elif device.type == "cpu":
+        # Without native bf16, the CPU emulates it and autocast is slower than fp32.
+        supported = _cpu_has_bf16() or precision == "bf16"
+    else:
+        supported = False
+    return supported
+
+
+def _to_tensor(image: Image.Image, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    resized = image.convert("RGB")
+    if resized.size != size:
+        resized = resized.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return (pil_to_tensor(resized).float().div(255)).unsqueeze(0).to(device)
+
+
+def _normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+    if count == 0:
+        raise ValueError("stylize needs at least one style image")
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise ValueError(f"got {len(weights)} style weights for {count} style images")
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"style weights must be non-negative and not all zero, got {weights}")
+    total = float(sum(weights))
+    return [w / total for w in weights]
+
+
+def stylize(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    *,
+    model: VGG19Features,
+    params: TransferParams,
+    style_weights: Sequence[float] | None = None,
+    callback: Callable[[Progress], bool | None] | None = None,
+) -> Image.Image:
+    """Repaint ``content`` in the blended style of ``styles``; returns an RGB image.
+
+    ``callback`` gets a :class:`Progress` after every optimiser step; returning False asks it
+    to stop: stylize raises :class:`Cancelled` before the next step.
+    """
+    weights = _normalised_weights(len(styles), style_weights)
+    device = next(model.parameters()).device
+    bf16 = use_bf16(device, params.precision)
+    seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**63)
+    generator = torch.Generator().manual_seed(seed)
+    network: Callable[..., dict[str, torch.Tensor]] = model
+    if params.compile:
+        network = torch.compile(model, dynamic=False)
+    memory_format = network_memory_format(device)
+
+    def autocast() -> AbstractContextManager[object]:
+        if not bf16:
+            return nullcontext()
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+    sizes = scale_sizes(content.size, params)
+    # Work per level, for the ETA: a step costs about as much as the level's pixel count.
+    work = [steps * w * h for steps, (w, h) in zip(params.steps, sizes, strict=True)]
+    logger.info(
+        "stylize: %d style(s), levels %s, steps %s, %s, %s, seed %d",
+        len(styles),
+        sizes,
+        params.steps,
+        params.optimizer,
+        "bf16" if bf16 else "fp32",
+        seed,
+    )
+
+    start = time.perf_counter()
+    step = 0
+    work_done = 0.0
+    image: torch.Tensor | None = None
+    content_t = torch.empty(0)
+    for level, (size, level_steps) in enumerate(zip(sizes, params.steps, strict=True), start=1):
+        content_t = _to_tensor(content, size, device)
+        style_ts = [
+            _to_tensor(s, style_size(s.size, size, params.style_scale), device) for s in styles
+        ]
+        if params.keep_colors:
+            style_ts = [color.matched_luminance(s, content_t) for s in style_ts]
+            target_content = color.luminance(content_t)
+        else:
+            target_content = content_t
+
+        with torch.no_grad(), autocast():
+            objective = _objective(
+                network, target_content, style_ts, weights, params, memory_format
+            )
+
+        if image is None:
+            start_image = target_content.clone()
+            if params.start == "photo_colors" and not params.keep_colors:
+                start_image = color.matched_colors(start_image, style_ts[0])
+            elif params.start == "feedforward" and not params.keep_colors:
+                from engine.style import feedforward
+
+                rough = feedforward.stylize(content, styles, weights=weights)
+                start_image = _to_tensor(rough, size, device)
+            if params.init_noise > 0:
+                noise = torch.randn(start_image.shape, generator=generator)
+                start_image = (start_image + params.init_noise * noise.to(device)).clamp(0, 1)
+        else:
+            start_image = F.interpolate(
+                image, size=(size[1], size[0]), mode="bicubic", align_corners=False
+            ).clamp(0, 1)
+        # The picture being optimised keeps the plain layout: L-BFGS flattens its gradient with
+        # view(-1), which a channels-last tensor refuses. Only the network's input is converted.
+        del style_ts
+        x = start_image.contiguous().requires_grad_(True)
+        optimizer = _optimizer(x, params)
+        average = x.detach().clone() if params.ema and level == params.scales else None
+        last_loss = math.nan
+        # The closure binds this level's tensors through defaults, not the loop variables.
+
+        def closure(
+            x: torch.Tensor = x,
+            optimizer: torch.optim.Optimizer = optimizer,
+            objective: _Objective = objective,
+        ) -> float:
+            optimizer.zero_grad(set_to_none=True)
+            with autocast():
+                features = network(x.contiguous(memory_format=memory_format), objective.layers)
+            loss = objective(x, features)
+            loss.backward()
+            return float(loss.detach())
+
+        for level_step in range(level_steps):
+            last_loss = float(optimizer.step(closure))
+            if not math.isfinite(last_loss):
+                raise FloatingPointError(
+                    f"the optimisation diverged (loss {last_loss}) at level {level}, step "
+                    f"{level_step + 1}; try --fp32 or the lbfgs optimiser"
+                )
+            if average is not None:
+                average.mul_(params.ema).add_(x.detach(), alpha=1 - params.ema)
+            step += 1
+            work_done += size[0] * size[1]
+            if callback is not None:
+                elapsed = time.perf_counter() - start
+                eta = elapsed * (sum(work) - work_done) / work_done
+                progress = Progress(
+                    step=step,
+                    total=params.total_steps,
+                    scale=level,
+                    scales=params.scales,
+                    size=size,
+                    loss=last_loss,
+                    elapsed=elapsed,
+                    eta=eta,
+                    snapshot=functools.partial(_picture, x, content_t, params.keep_colors),
+                )
+                if callback(progress) is False:
+                    logger.info("stylize cancelled at step %d of %d", step, params.total_steps)
+                    raise Cancelled(f"cancelled at step {step} of {params.total_steps}")
+        logger.debug("level %d %s done: loss %.4g", level, size, last_loss)
+        image = (average if average is not None else x.detach()).clamp(0, 1).contiguous()
+        del optimizer, objective
+
+    assert image is not None  # params guarantee at least one level
+    return _picture(image, content_t, params.keep_colors)
+
+
+class _Objective(nn.Module):
+    """One level's loss: content + strength-weighted style + total variation (paper, eq. 7)."""
+
+    def __init__(
+        self,
+        contents: dict[str, ContentLoss],
+        styles: dict[str, nn.Module],
+        style_weights: dict[str, float],
+        params: TransferParams,
+    ):
+        super().__init__()
+        self.contents = nn.ModuleDict(contents)
+        self.content_weights = {
+            name: params.content_weight * weight for name, weight in params.content_layers
+        }
+        self.styles = nn.ModuleDict(styles)
+        self.style_weights = style_weights
+        self.tv = TotalVariationLoss()
+        self.layers = tuple(dict.fromkeys((*contents, *styles)))
+        self.tv_weight = params.tv_weight
+
+    def forward(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        loss = image.new_zeros((), dtype=torch.float32)
+        for name, content_loss in self.contents.items():
+            loss = loss + self.content_weights[name] * content_loss(features[name])
+        for name, style_loss in self.styles.items():
+            loss = loss + self.style_weights[name] * style_loss(features[name])
+        if self.tv_weight:
+            loss = loss + self.tv_weight * self.tv(image)
+        return loss
+
+
+def _objective(
+    network: Callable[..., dict[str, torch.Tensor]],
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    weights: Sequence[float],
+    params: TransferParams,
+    memory_format: torch.memory_format,
+) -> _Objective:
+    """Targets for one level, computed once: the photo's features, the blended style targets.
+
+    Mixing the Gram targets with weights w_i (Σ w_i = 1) is the weighted sum of per-style
+    losses up to a constant: Σ w_i‖G − A_i‖² = ‖G − Σ w_i A_i‖² + const. Means and
+    covariances blend through the mixture's moments: the blended second moment (the Gram)
+    and the blended mean.
+    """
+    content_names = tuple(name for name, _ in params.content_layers)
+    wanted = tuple(dict.fromkeys((*content_names, *params.style_layers)))
+    photo = network(content.contiguous(memory_format=memory_format), wanted)
+    contents = {name: ContentLoss(photo[name]) for name in content_names}
+    style_losses: dict[str, nn.Module] = {}
+    features = [
+        network(style.contiguous(memory_format=memory_format), params.style_layers)
+        for style in styles
+    ]
+    for name in params.style_layers:
+        if params.style_loss == "meancov":
+            style_losses[name] = MeanCovarianceStyleLoss.blended(
+                [f[name] for f in features], weights
+            )
+        else:
+            gram = gram_matrix(features[0][name]) * weights[0]
+            for more, weight in zip(features[1:], weights[1:], strict=True):
+                gram = gram + gram_matrix(more[name]) * weight
+            style_losses[name] = StyleLoss(gram)
+    # The paper's w_l = 1/5: the style weight spreads evenly over the style layers.
+    base = params.style_weight * params.strength / len(style_losses)
+    style_weights = {name: base for name in style_losses}
+    if params.style_normalise != "none":
+        at_photo = {name: float(loss(photo[name])) for name, loss in style_losses.items()}
+        if params.style_normalise == "photo_layer":
+            style_weights = {name: base / max(at_photo[name], 1e-8) for name in style_losses}
+        else:
+            # Relative to the mean layer value, so that the weight keeps its scale.
+            mean = sum(at_photo.values()) / len(at_photo)
+            style_weights = {name: base / max(mean, 1e-8) for name in style_losses}
+    return _Objective(contents, style_losses, style_weights, params)
+
+
+def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
+    if params.optimizer == "adam":
+        return torch.optim.Adam([image], lr=params.learning_rate)
+    # One function evaluation per step (max_iter=1, no line search), so that progress and
+    # cancellation happen between evaluations; the history carries over from step to step.
+    # Zero tolerances: the schedule, not a convergence test, decides when to stop.
+    return torch.optim.LBFGS(
+        [image],
+        lr=1.0,
+        max_iter=1,
+        history_size=params.lbfgs_history,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
+
+
+def _picture(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
+    """The optimised tensor as an RGB picture, with the photo's colours put back if asked."""
+    image = image.detach().clamp(0, 1)
+    if keep_colors:
+        image = color.with_colors_of(image, content)
+    pixels = image.squeeze(0).float().cpu().mul(255).round().to(torch.uint8)
+    return to_pil_image(pixels)

@@ -1,0 +1,152 @@
+"""The bot's own transactions on the database (bot/store/), on SQLite and PostgreSQL alike.
+
+A picture someone sends is stored and, unless a photo already waits for its style, becomes
+the waiting photo, in one transaction; a job made of the waiting photo uses it up in the
+transaction that queues it, and a job a limit refuses leaves it waiting. People's settings are
+read through a copy in memory that their own setters keep current.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.jobs import set_status_message, submit_job
+from bot.store.people import People
+from bot.store.waiting import NothingWaiting, Taken, take_picture, waiting_photo
+from engine.contract import PhotoParams
+from engine.jobs.models import ChatSession, Job, User
+from engine.jobs.queue import QueueFull
+
+Maker = sessionmaker[Session]
+ALICE = 7001
+LIMITS: dict[str, Any] = {
+    "max_queued_per_user": 1,
+    "max_per_hour_per_user": 10,
+    "max_queued_total": 100,
+    "max_attempts": 3,
+}
+PARAMS = PhotoParams(preset="fast")
+
+
+def take(maker: Maker, data: bytes) -> Taken:
+    with maker.begin() as s:
+        return take_picture(
+            s, user_id=ALICE, chat_id=ALICE, data=data, mime="image/jpeg", width=4, height=3
+        )
+
+
+def waiting(maker: Maker) -> str | None:
+    with maker.begin() as s:
+        return waiting_photo(s.get(ChatSession, ALICE))
+
+
+def submit(maker: Maker, content: str | None, style: str, **kw: Any) -> int:
+    with maker.begin() as s:
+        job_id, _ = submit_job(
+            s,
+            user_id=ALICE,
+            chat_id=ALICE,
+            content_sha=content,
+            styles=[(style, 1.0)],
+            params=PARAMS,
+            **LIMITS,
+            **kw,
+        )
+        return job_id
+
+
+def test_the_first_picture_waits_and_the_second_is_its_style(maker: Maker) -> None:
+    photo = take(maker, b"photo")  # a person the database has never seen
+    assert photo.waiting is None
+    assert waiting(maker) == photo.sha
+    style = take(maker, b"style")
+    assert (style.waiting, waiting(maker)) == (photo.sha, photo.sha)  # still waits until queued
+    submit(maker, photo.sha, style.sha, uses_waiting=True)
+    assert waiting(maker) is None
+    assert take(maker, b"next photo").waiting is None  # a fresh start
+
+
+def test_a_refused_job_leaves_the_photo_waiting(maker: Maker) -> None:
+    first = take(maker, b"first")
+    submit(maker, first.sha, first.sha, uses_waiting=True)
+    second = take(maker, b"second")
+    with pytest.raises(QueueFull):  # one queued job per person (LIMITS)
+        submit(maker, second.sha, second.sha, uses_waiting=True)
+    assert waiting(maker) == second.sha
+
+
+def test_a_job_not_made_of_the_waiting_photo_leaves_it(maker: Maker) -> None:
+    older = take(maker, b"older photo")
+    submit(maker, older.sha, older.sha, uses_waiting=True)
+    photo = take(maker, b"photo")
+    with maker.begin() as s:  # the older job done, so that the limit lets another in
+        s.execute(update(Job).values(state="done"))
+    submit(maker, older.sha, photo.sha)  # say, "again" on the older result
+    assert waiting(maker) == photo.sha
+
+
+def test_a_preset_tapped_reads_the_waiting_photo_in_the_queueing_transaction(
+    maker: Maker,
+) -> None:
+    style = take(maker, b"a style")  # nobody's photo waits: this one becomes it
+    assert waiting(maker) == style.sha
+    job_id = submit(maker, None, style.sha)  # None: the waiting photo
+    with maker() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.content_sha == style.sha
+    assert waiting(maker) is None  # used up
+    with pytest.raises(NothingWaiting):  # a second tap: nothing waits any more
+        submit(maker, None, style.sha)
+
+
+def test_a_job_for_someone_the_database_does_not_know_creates_them(maker: Maker) -> None:
+    # Say, a button from before /forget: the person's row is made in the queueing transaction.
+    photo = take(maker, b"photo")
+    with maker.begin() as s:
+        job_id, place = submit_job(
+            s,
+            user_id=ALICE + 1,
+            chat_id=ALICE + 1,
+            content_sha=photo.sha,
+            styles=[(photo.sha, 1.0)],
+            params=PARAMS,
+            **LIMITS,
+        )
+    with maker() as s:
+        assert s.get(User, ALICE + 1) is not None
+        job = s.get(Job, job_id)
+        assert job is not None and (job.user_id, job.state, place) == (ALICE + 1, "queued", 1)
+
+
+def test_the_status_message_is_remembered_and_an_unknown_job_is_no_error(maker: Maker) -> None:
+    photo = take(maker, b"photo")
+    job_id = submit(maker, photo.sha, photo.sha, uses_waiting=True)
+    with maker.begin() as s:
+        set_status_message(s, job_id=job_id, message_id=4242)
+        set_status_message(s, job_id=job_id + 1000, message_id=1)
+    with maker() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.status_message_id == 4242
+
+
+async def test_people_keep_their_copy_in_memory_current_in_their_own_setters(
+    maker: Maker,
+) -> None:
+    people = People(maker)
+    first = await people.get(ALICE, telegram_language="ru-RU")  # first contact: the row is made
+    assert (first.language, first.quality, first.strength) == ("ru", "balanced", 1.0)
+    changed = await people.set_setting(ALICE, "quality", "fast")
+    with maker.begin() as s:  # behind the copy's back: the copy is not read again
+        row = s.get(User, ALICE)
+        assert row is not None and row.quality == "fast"
+        row.quality = "high"
+    assert (await people.get(ALICE)).quality == changed.quality == "fast"
+    assert (await people.set_language(ALICE, "en")).language == "en"
+    assert (await people.get(ALICE)).language == "en"
+    with maker() as s:
+        row = s.get(User, ALICE)
+        assert row is not None and (row.language, row.quality) == ("en", "high")
