@@ -7,7 +7,8 @@ line on stdin and answers each with one line on stdout:
 
     wait-bot         until the bot polls for updates (it started and accepted its token)
     photo-preset     send a photo, tap the first preset painting, wait for the painted picture
-    stronger         press "Stronger" on the last painted picture, wait for the new one
+    press-stronger   press "Stronger" on the last painted picture (and return at once)
+    wait-result      wait for the picture that press asked for; exactly one must come
     quit
 
 An answer is ``ok COMMAND SECONDS`` (how long it took) or ``failed COMMAND REASON``; what the
@@ -34,6 +35,8 @@ from fake_telegram import ChatMessage, FakeTelegram, Person  # noqa: E402
 
 logger = logging.getLogger("person")
 
+SETTLE_SECONDS = 5.0  # the bot's delivery loop runs every second or so
+
 
 # Two drawn paintings for the preset gallery (the test suite's own, never downloaded ones).
 PALETTES = [((20, 30, 120), (240, 200, 40)), ((150, 20, 20), (20, 20, 20), (240, 240, 240))]
@@ -55,6 +58,7 @@ class Scenario:
         self.timeout = timeout
         self.alice = Person(tg, first_name="Alice", language_code="en")
         self.last_result: ChatMessage | None = None
+        self.pressed_at = 0  # the chat's length when Stronger was pressed
 
     async def wait_bot(self) -> None:
         await self.tg.wait_for(lambda: bool(self.tg.calls_of("getUpdates")), self.timeout)
@@ -68,11 +72,16 @@ class Scenario:
         await self.alice.wait_reply("queue", after=mark)
         await self._result(mark)
 
-    async def stronger(self) -> None:
+    async def press_stronger(self) -> None:
         assert self.last_result is not None, "no painted picture to press Stronger on"
-        mark = len(self.alice.messages)
+        self.pressed_at = len(self.alice.messages)
         self.alice.press(self.last_result, "➕ Stronger")
-        await self._result(mark)
+
+    async def wait_result(self) -> None:
+        await self._result(self.pressed_at)
+        await asyncio.sleep(SETTLE_SECONDS)  # a duplicate would come within the next rounds
+        results = [m for m in self.alice.sent_after(self.pressed_at) if is_result(m)]
+        assert len(results) == 1, f"{len(results)} painted pictures came for one press"
 
     async def _result(self, mark: int) -> None:
         result = await self.alice.wait_message(is_result, after=mark, timeout=self.timeout)
@@ -96,7 +105,8 @@ async def main() -> int:
         commands = {
             "wait-bot": scenario.wait_bot,
             "photo-preset": scenario.photo_preset,
-            "stronger": scenario.stronger,
+            "press-stronger": scenario.press_stronger,
+            "wait-result": scenario.wait_result,
         }
         print(f"port {tg.port}", flush=True)
         loop = asyncio.get_running_loop()
