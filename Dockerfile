@@ -5,6 +5,9 @@
 #   docker build --target engine -t stylebot-engine .  an engine worker: CUDA PyTorch, also
 #                                                      runs on the CPU (ENGINE_DEVICE=cpu)
 #
+# With podman: podman build --format docker ... (podman's default OCI format has no HEALTHCHECK
+# and drops both). scripts/container-check builds both targets and runs them in CI.
+#
 # Both hold the same source tree at /app (an editable install, as on a developer's machine:
 # engine/db.py finds alembic.ini and migrations/ beside the packages) and run as an
 # unprivileged user. compose.yaml builds both targets.
