@@ -1,8 +1,8 @@
 """Run the containers' health checks on time, as systemd's timers do for podman elsewhere.
 
 Podman is no daemon: on a machine with systemd it asks systemd for one timer per container
-that runs ``podman healthcheck run`` at the image's interval. In scripts/container-check's
-chroot there is no systemd, so nothing would run the checks, every container would stay
+that runs ``podman healthcheck run`` at the image's interval. Where scripts/container-check
+runs podman there is no systemd, so nothing would run the checks, every container would stay
 "starting", and compose's ``condition: service_healthy`` would wait forever. This plays the
 timers' part: every container that has a health check gets ``podman healthcheck run`` at its
 own interval, counted from when it (re)started, until it stops. Podman does the rest (the

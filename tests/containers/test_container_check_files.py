@@ -1,7 +1,7 @@
 """The pieces of scripts/container-check that can be checked without containers.
 
-The script itself (podman in a chroot, the images, the compose stack) runs as its own CI step
-in .ci/run; these tests keep its parts honest on every test run: the compose override changes
+The script itself (podman, the images, the compose stack) runs as its own CI step in .ci/run;
+these tests keep its parts honest on every test run: the compose override changes
 only what it says it changes, the pip configuration is carried as pip reads it, and the health
 timer runs each container's check at that container's own interval.
 """
