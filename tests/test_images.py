@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -18,10 +19,30 @@ def _rgb(width: int = 40, height: int = 30) -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), "RGB")
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF"])
 def test_common_formats_open_as_rgb(fmt: str) -> None:
     image = open_image(encoded(_rgb(), fmt))
     assert image.mode == "RGB" and image.size == (40, 30)
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "PPM", "ICO", "TGA", "PCX"])
+def test_other_formats_are_not_decoded(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow reads each of these; ours refuses them before that reader sees the bytes.
+    data = encoded(_rgb(32, 32), fmt)
+    assert Image.open(io.BytesIO(data)).format == fmt
+    reader = Image.OPEN[fmt][0]
+    assert isinstance(reader, type)
+    tried: list[str] = []
+    original = reader._open  # type: ignore[attr-defined]
+
+    def recorded(self: Image.Image) -> None:
+        tried.append(fmt)
+        original(self)
+
+    monkeypatch.setattr(reader, "_open", recorded)
+    with pytest.raises(ImageError, match="not a picture") as caught:
+        open_image(data)
+    assert caught.value.kind == "not_image" and not tried
 
 
 def test_lossless_formats_keep_the_pixels() -> None:
