@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from engine.images import ImageError, encode_image, open_image, save_image
 from tests.support.pictures import encoded, png_16_bit_rgb, png_header_only
@@ -203,3 +203,25 @@ def test_encode_image_round_trips() -> None:
     assert encode_image(original).startswith(b"\xff\xd8")
     with pytest.raises(ValueError, match="unsupported"):
         encode_image(original, format="GIF")
+
+
+def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def recorded(self: ImageFile.ImageFile) -> object:
+        if self.tile:
+            decoded.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recorded)
+    big = _rgb(2000, 1000)
+    image = open_image(encoded(big, "JPEG"), max_side=400)
+    # 1/4 is the smallest fraction still at least 400 pixels long: 500 x 250, then scaled.
+    assert decoded == [(500, 250)] and image.size == (400, 200)
+    decoded.clear()
+    image = open_image(encoded(big, "PNG"), max_side=400)  # PNG has no such shortcut
+    assert decoded == [(2000, 1000)] and image.size == (400, 200)
+    decoded.clear()
+    small = open_image(encoded(_rgb(300, 200), "JPEG"), max_side=400)
+    assert decoded == [(300, 200)] and small.size == (300, 200)  # never enlarged
