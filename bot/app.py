@@ -88,16 +88,16 @@ def handlers() -> list[BaseHandler[Update, Context, Any]]:
     ]
 
 
+def is_allowed(settings: BotSettings, user_id: int) -> bool:
+    """Whether ALLOWED_USERS (unset: everyone) lets this person use the bot."""
+    allowed = settings.allowed_users
+    return allowed is None or user_id in allowed or user_id in settings.admin_ids
+
+
 async def only_allowed(update: Update, context: Context) -> None:
     """With ALLOWED_USERS set, politely turn everyone else away before any handler runs."""
-    allowed = context.settings.allowed_users
     user = update.effective_user
-    if (
-        allowed is None
-        or user is None
-        or user.id in allowed
-        or user.id in context.settings.admin_ids
-    ):
+    if user is None or is_allowed(context.settings, user.id):
         return
     logger.info("user %s is not on ALLOWED_USERS", user.id)
     t = Texts(pick_language(None, user.language_code))
@@ -207,7 +207,9 @@ def build_application(settings: BotSettings, *, engine_process: EngineProcess | 
     application.add_error_handler(on_error)
 
     async def too_many_updates(update: Update) -> None:
-        await fallback.too_many_updates(update, Context.from_update(update, application))
+        user = update.effective_user
+        if user is not None and is_allowed(settings, user.id):  # strangers hear nothing more
+            await fallback.too_many_updates(update, Context.from_update(update, application))
 
     updates.on_overflow = too_many_updates
     return application
