@@ -51,13 +51,28 @@ def bytes_kept(s: Session, *, user_id: int) -> int:
     return int(s.scalar(kept) or 0)
 
 
+def keeps(s: Session, *, user_id: int, sha: str) -> bool:
+    """Whether the person sent the picture ``sha`` before and it is still stored."""
+    sent = select(Upload.id).where(Upload.user_id == user_id, Upload.sha256 == sha).exists()
+    return bool(s.scalar(select(Image.sha256).where(Image.sha256 == sha, sent)))
+
+
 def check_allowance(
-    s: Session, *, user_id: int, limits: UploadLimits, adding: int = 0, now: datetime | None = None
+    s: Session,
+    *,
+    user_id: int,
+    limits: UploadLimits,
+    adding: int = 0,
+    sha: str | None = None,
+    now: datetime | None = None,
 ) -> None:
     """UploadRejected when the person has sent their pictures for this hour, or when keeping
-    ``adding`` more bytes would pass their allowance."""
+    ``adding`` more bytes (the picture ``sha``: nothing more if they keep it already, as when
+    they send the same photo again for another style) would pass their allowance."""
     if sent_last_hour(s, user_id=user_id, now=now) >= limits.per_hour:
         raise UploadRejected("limit_uploads_hourly", {"limit": limits.per_hour})
+    if adding and sha is not None and keeps(s, user_id=user_id, sha=sha):
+        adding = 0
     if bytes_kept(s, user_id=user_id) + adding > limits.stored_bytes:
         raise UploadRejected("limit_stored", {"limit_mb": limits.stored_bytes / MB})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from hashlib import sha256
 
 from sqlalchemy.orm import Session
 
@@ -76,7 +77,9 @@ def take_picture(
     costs the bot as few trips to the database as possible.
     """
     person_row(s, user_id)
-    check_allowance(s, user_id=user_id, limits=limits, adding=len(data))
+    check_allowance(
+        s, user_id=user_id, limits=limits, adding=len(data), sha=sha256(data).hexdigest()
+    )
     sha = blobs.put_image(s, data, mime=mime, width=width, height=height)
     record_upload(s, user_id=user_id, sha=sha, size=len(data))
     chat = s.get(ChatSession, user_id)

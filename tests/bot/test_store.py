@@ -8,6 +8,7 @@ read through a copy in memory that their own setters keep current.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -209,6 +210,20 @@ def test_bytes_kept_count_each_stored_picture_once(maker: Maker) -> None:
         s.execute(delete(Image).where(Image.data == b"12345"))
         assert bytes_kept(s, user_id=ALICE) == 3
     take(maker, b"abc", limits)
+
+
+def test_a_picture_kept_already_may_be_sent_again_at_the_limit(maker: Maker) -> None:
+    limits = UploadLimits(per_hour=1000, stored_bytes=8)
+    take(maker, b"12345", limits)
+    take(maker, b"678", limits)  # 8 of 8 bytes kept
+    # The same photo again (another style for it) adds nothing to what is kept.
+    assert take(maker, b"12345", limits).sha == hashlib.sha256(b"12345").hexdigest()
+    # Someone else sending the same bytes: stored once, but new to them, so they count.
+    with pytest.raises(UploadRejected):
+        take(maker, b"12345", UploadLimits(per_hour=1000, stored_bytes=4), user_id=ALICE + 1)
+    with pytest.raises(UploadRejected) as caught:
+        take(maker, b"9", limits)  # anything new is one byte too many
+    assert caught.value.key == "limit_stored"
 
 
 def test_rows_that_no_longer_count_are_forgotten(maker: Maker) -> None:
