@@ -50,6 +50,9 @@ async def receive_picture(update: Update, context: Context) -> None:
         )
     except UploadRejected as rejected:  # this picture would pass the bytes kept
         logger.info("user %s: upload refused (%s)", person.id, rejected.key)
+        # Downloaded all the same: it counts toward the hour, or a person at their limit of
+        # bytes could have the bot download 20 MB again and again.
+        await context.db(record_upload, user_id=person.id, sha=None, size=len(upload.data))
         await reply(update, t(rejected.key, **rejected.values))
         return
     if taken.waiting is None:  # the photo: now it waits for a style

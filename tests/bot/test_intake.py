@@ -208,3 +208,8 @@ async def test_each_persons_bytes_kept_are_limited_with_a_friendly_answer(
     told = await alice.wait_reply("предел", after=mark)
     assert "1 МБ" in told.text
     assert len(stored(app)) == 1
+    with app.bot_data.sessionmaker() as s:  # the refused one cost a download: it counts
+        assert [u.sha256 is None for u in s.scalars(select(Upload).order_by(Upload.id))] == [
+            False,
+            True,
+        ]
