@@ -151,3 +151,24 @@ async def test_a_flood_beyond_the_cap_is_told_once_and_dropped(
         texts = [m.text for m in person.messages]
         assert len(texts) == 12, texts
         assert sum("faster than" in t or "быстрее" in t for t in texts) == 1
+
+
+@pytest.mark.slow
+async def test_a_strangers_flood_is_dropped_without_a_word_more(
+    tg: FakeTelegram, bot_process: BotProcess, bot_env: dict[str, str]
+) -> None:
+    """With ALLOWED_USERS set, someone not on it hears "this bot is private" for what the bot
+    reads of their flood, and nothing about what it dropped."""
+    alice, stranger = Person(tg, user_id=5001), Person(tg, user_id=5002)
+    bot_env.update(MAX_WAITING_UPDATES="10", ALLOWED_USERS=str(alice.id))
+    await bot_process.start("--no-engine")
+    for i in range(30):
+        alice.send_text(f"hello {i}")
+        stranger.send_text(f"hello {i}")
+    await alice.wait_reply("faster than I can read", timeout=30)
+    await tg.wait_for(lambda: len(stranger.messages) >= 10, timeout=30)
+    await tg.wait_for(lambda: len(alice.messages) >= 11, timeout=30)
+    await asyncio.sleep(1.0)  # anything more for the stranger would be on its way by now
+    texts = [m.text for m in stranger.messages]
+    assert 10 <= len(texts) < 30, texts  # some were dropped
+    assert set(texts) == {"Sorry, this bot is private."}
