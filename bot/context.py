@@ -19,6 +19,7 @@ from .store import in_transaction
 from .store.people import People
 
 if TYPE_CHECKING:
+    from .admin_reports import AdminReports
     from .delivery.loop import Delivery
     from .engine_process import EngineProcess
     from .housekeeping import Housekeeping
@@ -40,6 +41,7 @@ class BotData:
     gallery_file_ids: dict[int, str]  # Telegram's file_id of each page once uploaded
     preset_images: dict[str, str]  # preset id -> sha256 of its image in the database
     people: People  # people's settings, kept in memory too
+    reports: AdminReports  # what the admins are told about errors, and how often
 
     def __init__(self) -> None:
         self.gallery_pages = {}

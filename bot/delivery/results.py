@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 UPLOAD_ACTION_BYTES = 1024 * 1024
 
 
+def failure_reason(t: Texts, kind: str | None) -> str:
+    """What a person is told about a job that failed with ``kind`` (FailureKind), in their
+    language: a sentence of ours, never the error's own text (which may quote code, paths or
+    someone else's data); a kind this bot does not know gets the generic one."""
+    key = f"failure_{kind}"
+    return t(key) if kind and t.knows(key) else t("failure_unknown")
+
+
 class ResultSender:
     """Sends finished jobs' answers into their chats."""
 
@@ -39,7 +47,9 @@ class ResultSender:
         if job.state == JobState.DONE and job.result_sha:
             await self._send_result(job, job.result_sha, t)
         elif job.state == JobState.FAILED:
-            await self.bot.send_message(job.chat_id, t("failed", reason=job.error or "?"))
+            logger.info("job %s failed (%s): %s", job.job_id, job.error_kind, job.error)
+            reason = failure_reason(t, job.error_kind)
+            await self.bot.send_message(job.chat_id, t("failed", reason=reason))
 
     async def _send_result(self, job: Finished, sha: str, t: Texts) -> None:
         data, width, height = await in_transaction(self.maker, result_image, sha=sha)

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.contract import BadParams, JobKind, JobParams, load_params
+from engine.contract import BadParams, FailureKind, JobKind, JobParams, load_params
 from engine.jobs import blobs, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
 from engine.jobs.queue import StopReason
@@ -39,7 +39,7 @@ from engine.jobs.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
-ERROR_DETAIL_CHARS = 200
+ERROR_DETAIL_CHARS = 200  # of an unexpected error's text kept in jobs.error (never shown to people)
 
 
 class Stopped(Exception):
@@ -51,7 +51,12 @@ class Stopped(Exception):
 
 
 class BadJob(Exception):
-    """A job that would fail however often it is tried; ``str(e)`` is a reason to show."""
+    """A job that would fail however often it is tried: ``str(e)`` says why (for the logs),
+    ``kind`` what the person is told."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.ENGINE_ERROR) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class EngineUnavailable(Exception):
@@ -252,13 +257,16 @@ class Worker:
         try:
             params = load_params(job.kind, job.stored_params)
         except BadParams as e:
-            raise BadJob(f"the job's options are not valid: {e}") from None
+            raise BadJob(f"the job's options are not valid: {e}", FailureKind.BAD_OPTIONS) from None
         try:
             with self.maker() as s:
                 content = blobs.get_image(s, job.content_sha)
                 styles = tuple((blobs.get_image(s, sha), weight) for sha, weight in job.styles)
         except KeyError:
-            raise BadJob("a picture for this job is missing; please send it again") from None
+            raise BadJob(
+                "a picture for this job is missing; please send it again",
+                FailureKind.MISSING_PICTURE,
+            ) from None
         return JobInput(
             job_id=job.id,
             attempt=job.attempt,
@@ -279,12 +287,17 @@ class Worker:
             return
         except BadJob as e:
             logger.warning("job %s: cannot be done: %s", job.id, e)
-            self._fail(job.id, str(e), retry=False)
+            self._fail(job.id, str(e), kind=e.kind, retry=False)
             return
         except Exception as e:  # the worker loop outlives any one job
             logger.exception("job %s: the engine failed", job.id)
             detail = f"{type(e).__name__}: {e}"[:ERROR_DETAIL_CHARS]
-            self._fail(job.id, f"the engine hit an unexpected error ({detail})", retry=True)
+            self._fail(
+                job.id,
+                f"the engine hit an unexpected error ({detail})",
+                kind=FailureKind.ENGINE_ERROR,
+                retry=True,
+            )
             return
         seconds = time.monotonic() - started
         with self.maker.begin() as s:
@@ -300,9 +313,11 @@ class Worker:
         if not recorded:
             logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
 
-    def _fail(self, job_id: int, error: str, *, retry: bool) -> None:
+    def _fail(self, job_id: int, error: str, *, kind: FailureKind, retry: bool) -> None:
         with self.maker.begin() as s:
-            queue.fail(s, job_id, worker_id=self.worker_id, error=error, retry=retry)
+            queue.fail(
+                s, job_id, worker_id=self.worker_id, error=error, error_kind=kind, retry=retry
+            )
 
     def _stopped(self, job_id: int, reason: StopReason) -> None:
         with self.maker.begin() as s:

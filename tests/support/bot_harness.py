@@ -4,12 +4,16 @@ and what a test waits for in a running bot (its delivery passes)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from bot.delivery.loop import Delivery
+from bot.settings import BotSettings
 
 from .fake_telegram import FakeTelegram, Person
 from .pictures import painting
@@ -146,3 +150,38 @@ async def delivery_passes(delivery: Delivery, count: int, *, timeout: float = 30
     while delivery.passes < target:
         assert asyncio.get_running_loop().time() < deadline, "the delivery loop is stuck"
         await asyncio.sleep(0.01)
+
+
+@contextlib.asynccontextmanager
+async def bot_in_process(
+    tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str
+) -> AsyncIterator[Any]:
+    """The bot's application in the test's event loop (no subprocess), polling the fake server,
+    with settings from ``env`` (names as in the environment); yields the application."""
+    from bot import app as bot_app
+
+    settings = BotSettings.from_env(
+        {
+            "BOT_TOKEN": tg.token,
+            "TELEGRAM_API_URL": tg.api_url,
+            "TELEGRAM_FILE_URL": tg.file_url,
+            "DATABASE_URL": database_url,
+            "PRESETS_DIR": str(presets_dir),
+            "DELIVERY_POLL_SECONDS": "0.1",
+            **env,
+        }
+    )
+    application = bot_app.build_application(settings, engine_process=None)
+    await application.initialize()
+    await bot_app.post_init(application)
+    assert application.updater is not None
+    await application.updater.start_polling(timeout=1)
+    await application.start()
+    try:
+        yield application
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await bot_app.post_stop(application)
+        await application.shutdown()
+        await bot_app.post_shutdown(application)
