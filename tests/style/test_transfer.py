@@ -234,9 +234,10 @@ def test_normalised_style_term_starts_at_the_style_weight_for_every_painting(
     painting2: Image.Image,
     normalise: str,
 ) -> None:
-    # A painting and a faded one (weak textures: small Gram matrices). The first step's loss is the objective at the photo, where the content term is zero: with
-    # the style term divided by its value there, it is style_weight x strength whatever the
-    # painting, which is what makes one strength step move every painting alike.
+    # A painting and a faded one (weak textures: small Gram matrices). The first step's loss
+    # is the objective at the photo, where the content term is zero: with the style term
+    # divided by its value there, it is style_weight x strength whatever the painting, which
+    # is what makes one strength step move every painting alike.
     params = TransferParams(
         size=48, scales=1, steps=(1,), seed=0, precision="fp32", tv_weight=0.0,
         style_weight=3.0, strength=1.6, style_normalise=normalise,
