@@ -40,8 +40,10 @@ class BotData:
     gallery_file_ids: dict[int, str]  # Telegram's file_id of each page once uploaded
     preset_images: dict[str, str]  # preset id -> sha256 of its image in the database
     people: People  # people's settings, kept in memory too
+    films_making: set[int]  # jobs whose time-lapse film is being made and sent
 
     def __init__(self) -> None:
+        self.films_making = set()
         self.gallery_pages = {}
         self.gallery_file_ids = {}
         self.preset_images = {}

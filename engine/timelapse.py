@@ -12,9 +12,11 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from PIL import Image
 
+from engine import images
 from engine.contract import FRAME_SIDE
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,29 @@ def encode(
     except av.FFmpegError as e:
         raise FilmError(f"the film could not be encoded ({e})") from None
     return buffer.getvalue()
+
+
+class Film(NamedTuple):
+    data: bytes  # the MP4
+    width: int
+    height: int
+    seconds: float
+
+
+def film_of(photo: bytes, frames: Sequence[bytes], result: bytes) -> Film:
+    """The film of a stored run: its photo, frames and result as their files' bytes."""
+    try:
+        first = images.open_image(photo)
+        painted = [images.open_image(frame) for frame in frames]
+        last = images.open_image(result)
+    except images.ImageError as e:
+        raise FilmError(str(e)) from None
+    # The photo and the result are full size; the film needs them no bigger than a frame.
+    first.thumbnail((FRAME_SIDE, FRAME_SIDE))
+    last.thumbnail((FRAME_SIDE, FRAME_SIDE))
+    data = encode(first, painted, last)
+    width, height = film_size(last.width, last.height)
+    return Film(data, width, height, frame_count(len(painted)) / FPS)
 
 
 def frame_count(sequence_frames: int, fps: int = FPS) -> int:

@@ -89,8 +89,8 @@ class Delivery:
         t = Texts(pick_language(job.language, None))
         try:
             # The answer first: it is what the person waits for; the status message follows.
-            await self.results.send(job, t)
-            await self.status.close(job.chat_id, job.status_message_id, closing_text(job, t))
+            sent = await self.results.send(job, t)
+            await self.status.close(job, closing_text(job, t), result=sent)
         except Forbidden as e:
             logger.info("job %s: the person blocked the bot (%s); marked delivered", job.job_id, e)
         except RetryAfter as e:
