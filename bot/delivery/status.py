@@ -340,7 +340,9 @@ class StatusMessages:
         except Forbidden:
             shown.gone = True
         except RetryAfter:
+            # Dropped, not tried again: the next preview is fresher anyway.
             logger.info("job %s: preview dropped under flood control", job.job_id)
+            shown.preview = preview.seq
         except BadRequest as e:
             if gone(e):
                 logger.info("job %s: the status message is gone; no more edits", job.job_id)
