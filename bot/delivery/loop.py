@@ -79,8 +79,11 @@ class Delivery:
 
     async def tick(self) -> None:
         """One pass: answer every finished job, then refresh status messages that are due."""
+        # Jobs whose status message was on its way when the read began were read without
+        # it: they wait for the next pass, as those still on their way do.
+        posting = self.status.posting_now()
         for job in await in_transaction(self.maker, finished_jobs):
-            if not self.status.is_posting(job.job_id):
+            if job.job_id not in posting and not self.status.is_posting(job.job_id):
                 await self.deliver(job)
         await self.status.refresh_due()
 

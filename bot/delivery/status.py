@@ -154,6 +154,10 @@ class StatusMessages:
     def is_posting(self, job_id: int) -> bool:
         return job_id in self._posting
 
+    def posting_now(self) -> frozenset[int]:
+        """The jobs whose status message is on its way at this moment."""
+        return frozenset(self._posting)
+
     @contextlib.contextmanager
     def posting(self, job_id: int) -> Iterator[None]:
         """While a job's status message is being posted, its answer waits: answered before
