@@ -267,7 +267,7 @@ async def test_the_person_watches_it_paint_and_gets_the_film(
     alice.press(result, "🎬 How it was painted")
     film = await alice.wait_message(lambda m: m.kind == "animation", timeout=60)
     data = alice.download(film.message["animation"]["file_id"])
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         frames = [f.to_ndarray(format="rgb24").astype(float) for f in container.decode(video=0)]
     assert len(frames) == tg.animations[film.message["animation"]["file_id"]].frames > 10
 

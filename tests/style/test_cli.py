@@ -101,7 +101,7 @@ def test_stylize_writes_a_time_lapse_from_the_photo_to_the_result(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "wrote " + str(film) in done.stderr
-    with av.open(str(film)) as container:
+    with av.open(str(film), mode="r") as container:
         (video,) = container.streams.video
         assert video.codec_context.name == "h264" and not container.streams.audio
         frames = [f.to_ndarray(format="rgb24").astype(float) for f in container.decode(video=0)]

@@ -105,7 +105,7 @@ def decode_film(data: bytes) -> Film:
     import av
 
     try:
-        with av.open(io.BytesIO(data)) as container:
+        with av.open(io.BytesIO(data), mode="r") as container:
             if container.streams.audio:
                 raise ApiError(400, "Bad Request: an animation has no sound")
             (video,) = container.streams.video
