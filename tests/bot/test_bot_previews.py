@@ -380,3 +380,36 @@ async def test_no_time_lapse_button_without_frames(tg: FakeTelegram, application
     assert "🎬 How it was painted" not in [b["text"] for b in answer.buttons]
     forged = alice.press_data(answer, f"t:{run.job_id}")
     assert (await alice.wait_answer(forged))["text"] == "There is no film of this one."
+
+
+async def test_live_previews_are_turned_off_in_settings_and_the_status_is_a_text(
+    tg: FakeTelegram, application: Any
+) -> None:
+    alice = Person(tg)
+    alice.command("settings")
+    menu = await alice.wait_reply("Your settings")
+    assert "Live preview while painting: yes" in menu.text
+    alice.press(menu, "Live preview")
+    await alice.wait_edit(menu, lambda m: "choose a value" in m.text)
+    alice.press(menu, "no")
+    await alice.wait_edit(menu, lambda m: "Live preview while painting: no" in m.text)
+    alice.send_photo(jpeg(picture(1)))
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    assert status.kind == "text" and [b["text"] for b in status.buttons] == ["✖ Cancel"]
+
+    alice.command("settings")
+    menu = await alice.wait_reply("Your settings", after=len(alice.messages))
+    alice.press(menu, "Live preview")
+    await alice.wait_edit(menu, lambda m: "choose a value" in m.text)
+    alice.press(menu, "yes")
+    await alice.wait_edit(menu, lambda m: "Live preview while painting: yes" in m.text)
+    mark = len(alice.messages)
+    alice.send_photo(jpeg(picture(2)))
+    gallery = await alice.wait_message(lambda m: m.kind == "photo", after=mark)
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue", after=mark)
+    assert status.kind == "photo"  # the photo just sent (recompressed twice on the way)
+    shown = shown_picture(alice, status)
+    assert difference(shown, picture(2)) < 20 < difference(shown, picture(1))
