@@ -70,7 +70,9 @@ def test_the_real_engine_keeps_a_preview_and_the_time_lapse_frames(
     job_id = submit(
         maker, people[0], content, style=style, params=PhotoParams(size=96, steps=6, seed=2)
     )
-    worker = make_worker(maker, tmp_path, bridge.StyleRunner("cpu"), preview_seconds=1e-9)
+    worker = make_worker(
+        maker, tmp_path, bridge.StyleRunner("cpu"), preview_seconds=1e-9, output_budget=float("inf")
+    )
     worker.run(once=True)
     assert job(maker, job_id).state == "done"
     with maker() as s:

@@ -31,6 +31,8 @@ class EngineSettings:
     # A running job's preview is written at most this often (0: none); the bot shows it.
     preview_seconds: float = 5.0
     timelapse_frames: int = MAX_FRAMES  # frames kept per run for its time-lapse (0: none)
+    # The most of a run's time its previews and frames may take; past it, frames are thinned.
+    output_budget: float = 0.03
     # A worker on the CPU lowers its own priority by this much (0-19, see nice(1)), so that
     # the bot beside it on the same machine stays quick to answer while the cores are busy.
     cpu_nice: int = 10

@@ -135,6 +135,9 @@ class _Claimed:
     styles: tuple[tuple[str, float], ...]
 
 
+_MAX_STRIDE = 4  # frames are thinned to every 4th planned one at the most
+
+
 @dataclass
 class OutputCosts:
     """What one run's previews and time-lapse frames cost the worker (logged per job)."""
@@ -162,6 +165,9 @@ class _JobWatch:
         self._preview: tuple[int, int, outputs.Picture] | None = None  # waiting to be written
         self._frames: list[outputs.Frame] = []  # waiting to be written
         self._fresh = True  # nothing of this run written yet
+        self._started = now
+        self._stride = 1  # every planned frame is taken; 2: every other one, ...
+        self._taken = 0  # snapshots taken
         self._preview_due = False  # a new preview was taken and not yet tried to write
         # What the open transaction wrote, counted and cleared once it commits.
         self._written: tuple[tuple[int, int, outputs.Picture] | None, list[outputs.Frame]] | None
@@ -175,6 +181,8 @@ class _JobWatch:
             planned = frame_steps(total, settings.timelapse_frames)
             self._frame_at = {at: position for position, at in enumerate(planned, 1)}
         position = self._frame_at.get(step)
+        if position is not None and position % self._stride and step != total:
+            position = None  # thinned out: the budget is spent (the last frame always stays)
         preview = (
             settings.preview_seconds > 0 and now - self.last_preview >= settings.preview_seconds
         )
@@ -188,6 +196,23 @@ class _JobWatch:
             self._preview_due = True
             self.last_preview = now
         self.costs.seconds += time.perf_counter() - started
+        self._taken += 1
+        self._thin(step, total)
+
+    def _thin(self, step: int, total: int) -> None:
+        """Keep the run's frames within ``output_budget`` of its time: where a snapshot is
+        dear next to a step (a fast GPU, a tiny picture), take every second planned frame
+        from now on, or every fourth..., still evenly spread, rather than slow the painting.
+        Judged on what a snapshot and a step have cost so far, projected over the run. A
+        quarter of the frames always stay (12 of 48): fewer would no longer make a film."""
+        per_snapshot = self.costs.seconds / self._taken
+        per_step = (time.monotonic() - self._started) / step
+        budget = self.worker.settings.output_budget * per_step * total
+        while (
+            per_snapshot * len(self._frame_at) / self._stride > budget
+            and self._stride < _MAX_STRIDE
+        ):
+            self._stride *= 2
 
     def write_outputs(self, s: Session) -> None:
         """Write what was kept and not yet written, in the caller's transaction (fenced: not

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import types
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy import func, select, update
 
 from engine.contract import FRAME_SIDE, MAX_FRAMES, PREVIEW_SIDE, frame_steps
 from engine.jobs import outputs, prune, queue
+from engine.jobs import worker as worker_module
 from engine.jobs.models import Image as ImageRow
 from engine.jobs.models import Job, JobFilm, JobFrame, JobPreview, utcnow
 from engine.jobs.worker import JobInput, JobResult, Progress, RunJob
@@ -25,6 +27,10 @@ from tests.support.jobs import Maker, claim, job, make_worker, submit
 from tests.support.pictures import encoded
 
 pytestmark = pytest.mark.timeout(60)
+
+# The stand-in run's steps take no time, so any snapshot would be over the worker's budget
+# for them; these tests count every planned frame (the budget has a test of its own).
+FREE = float("inf")
 
 RESULT = JobResult(data=b"result bytes", mime="image/jpeg", width=4, height=3)
 
@@ -73,7 +79,7 @@ def test_frames_are_spread_evenly_over_the_steps_and_the_last_is_the_last_step(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
     job_id = submit(maker, people[0], picture)
-    worker = make_worker(maker, tmp_path, painting(100), preview_seconds=3600)
+    worker = make_worker(maker, tmp_path, painting(100), preview_seconds=3600, output_budget=FREE)
     worker.run(once=True)
     rows = frame_rows(maker, job_id)
     assert [step for _, step in rows] == list(frame_steps(100))
@@ -90,11 +96,117 @@ def test_frames_are_spread_evenly_over_the_steps_and_the_last_is_the_last_step(
     assert worker.last_costs.frame_bytes == sum(len(f) for f in frames)
 
 
+class Clock:
+    """The worker's clock in these tests: time passes only when the stand-in run says so, so
+    what a step and a snapshot cost is exact, however busy the machine."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def timed_painting(
+    clock: Clock, total: int, step_seconds: float, snapshot_seconds: float
+) -> RunJob:
+    """A run whose steps and snapshots take the given time on ``clock``."""
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        def snapshot(side: int) -> outputs.Picture:
+            clock.sleep(snapshot_seconds)
+            return drawn(1, 8, inputs.job_id)
+
+        for step in range(1, total + 1):
+            clock.sleep(step_seconds)
+            progress(step / total, 1.0, step=step, total=total, snapshot=snapshot)
+        return RESULT
+
+    return run
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    fake = types.SimpleNamespace(monotonic=clock, perf_counter=clock, sleep=clock.sleep)
+    monkeypatch.setattr(worker_module, "time", fake)
+    return clock
+
+
+def thinned_run(
+    maker: Maker, user: int, picture: str, tmp_path: Path, run: RunJob, total: int
+) -> tuple[list[int], float, float]:
+    """Run it; check the frames are thinned evenly; give their positions (the last frame's
+    left out), the seconds spent on snapshots and the run's seconds."""
+    job_id = submit(maker, user, picture)
+    worker = make_worker(maker, tmp_path, run, preview_seconds=3600)
+    worker.run(once=True)
+    rows = frame_rows(maker, job_id)
+    planned = frame_steps(total)
+    assert rows[-1] == (MAX_FRAMES, total)  # the last frame always stays
+    assert all(planned[p - 1] == step for p, step in rows)  # each at its planned step
+    positions = [position for position, _ in rows[:-1]]
+    gaps = [b - a for a, b in itertools.pairwise(positions)]
+    assert gaps == sorted(gaps) and gaps[-1] > 1  # thinned, only ever more, never back
+    stride = gaps[-1]
+    assert positions[-1] % stride == 0 and positions[-2] % stride == 0  # every n-th one
+    costs = worker.last_costs
+    assert costs is not None
+    return positions, costs.seconds, job(maker, job_id).run_seconds or 0.0
+
+
+def test_where_snapshots_are_dear_frames_are_thinned_evenly_to_keep_within_the_budget(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path, clock: Clock
+) -> None:
+    """Steps of 4 ms and snapshots of 1 ms (a fast GPU's ratio): 48 frames would take 5% of
+    the run; the worker keeps within its 3% by taking every other planned frame."""
+    run = timed_painting(clock, 250, step_seconds=0.004, snapshot_seconds=0.001)
+    positions, spent, run_seconds = thinned_run(maker, people[0], picture, tmp_path, run, 250)
+    assert positions == list(range(2, MAX_FRAMES, 2))
+    assert spent <= 0.03 * run_seconds
+
+
+def test_as_the_steps_speed_up_the_frames_thin_out_and_those_taken_stay(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path, clock: Clock
+) -> None:
+    """The first steps are slow (a GPU warming up), then fast: every planned frame while a
+    snapshot is cheap next to the run so far, every other one, then every 4th as the run's
+    pace is learnt; those taken stay (the film's start is a little denser)."""
+    steps = iter([0.01] * 10 + [0.002] * 240)
+
+    def run(inputs: JobInput, progress: Progress) -> JobResult:
+        def snapshot(side: int) -> outputs.Picture:
+            clock.sleep(0.001)
+            return drawn(1, 8, inputs.job_id)
+
+        for step in range(1, 251):
+            clock.sleep(next(steps))
+            progress(step / 250, 1.0, step=step, total=250, snapshot=snapshot)
+        return RESULT
+
+    positions, _, _ = thinned_run(maker, people[0], picture, tmp_path, run, 250)
+    gaps = [b - a for a, b in itertools.pairwise(positions)]
+    assert positions[:3] == [1, 2, 3] and 2 in gaps and gaps[-1] == 4
+
+
+def test_however_dear_the_snapshots_a_quarter_of_the_frames_stay(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path, clock: Clock
+) -> None:
+    """Steps of 2 ms and snapshots of 3 ms: even 12 frames are over the budget, but fewer
+    would no longer be a film; every 4th planned frame is kept, no fewer."""
+    run = timed_painting(clock, 200, step_seconds=0.002, snapshot_seconds=0.003)
+    positions, _, _ = thinned_run(maker, people[0], picture, tmp_path, run, 200)
+    assert positions == list(range(4, MAX_FRAMES, 4))
+
+
 def test_a_short_run_keeps_a_frame_of_every_step(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
     job_id = submit(maker, people[0], picture)
-    make_worker(maker, tmp_path, painting(5)).run(once=True)
+    make_worker(maker, tmp_path, painting(5), output_budget=FREE).run(once=True)
     assert frame_rows(maker, job_id) == [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]
 
 
@@ -192,7 +304,7 @@ def test_a_new_attempt_drops_the_frames_an_earlier_one_left(
         assert outputs.record(s, job_id, worker_id="dead-worker", frames=frames, fresh=True)
     with maker.begin() as s:  # ...and died; its lease passed
         assert queue.reclaim_expired(s, now=utcnow() + timedelta(hours=1)) == 1
-    make_worker(maker, tmp_path, painting(3)).run(once=True)
+    make_worker(maker, tmp_path, painting(3), output_budget=FREE).run(once=True)
     assert frame_rows(maker, job_id) == [(1, 1), (2, 2), (3, 3)]
 
 
@@ -200,7 +312,7 @@ def test_outputs_go_with_the_job_when_it_is_pruned(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
     old, kept = submit(maker, people[0], picture), submit(maker, people[1], picture)
-    make_worker(maker, tmp_path, painting(4)).run(max_jobs=2)
+    make_worker(maker, tmp_path, painting(4), output_budget=FREE).run(max_jobs=2)
     with maker.begin() as s:
         for job_id in (old, kept):
             assert outputs.put_film(s, job_id, f"film {job_id}".encode(), width=16, height=8)
