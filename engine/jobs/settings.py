@@ -50,6 +50,7 @@ class EngineSettings:
             poll_seconds=read_number(env, "WORKER_POLL_SECONDS", 0.5, minimum=0.01),
             preview_seconds=read_number(env, "PREVIEW_SECONDS", 5.0, minimum=0),
             timelapse_frames=read_int(env, "TIMELAPSE_FRAMES", MAX_FRAMES, minimum=0),
+            output_budget=read_number(env, "OUTPUT_BUDGET", 0.03, minimum=0),
             cpu_nice=read_int(env, "WORKER_CPU_NICE", 10, minimum=0),
         )
         if settings.cpu_nice > 19:
