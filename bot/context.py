@@ -42,8 +42,10 @@ class BotData:
     preset_images: dict[str, str]  # preset id -> sha256 of its image in the database
     people: People  # people's settings, kept in memory too
     reports: AdminReports  # what the admins are told about errors, and how often
+    films_making: set[int]  # jobs whose time-lapse film is being made and sent
 
     def __init__(self) -> None:
+        self.films_making = set()
         self.gallery_pages = {}
         self.gallery_file_ids = {}
         self.preset_images = {}

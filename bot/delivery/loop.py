@@ -79,8 +79,11 @@ class Delivery:
 
     async def tick(self) -> None:
         """One pass: answer every finished job, then refresh status messages that are due."""
+        # Jobs whose status message was on its way when the read began were read without
+        # it: they wait for the next pass, as those still on their way do.
+        posting = self.status.posting_now()
         for job in await in_transaction(self.maker, finished_jobs):
-            if not self.status.is_posting(job.job_id):
+            if job.job_id not in posting and not self.status.is_posting(job.job_id):
                 await self.deliver(job)
         await self.status.refresh_due()
 
@@ -89,8 +92,8 @@ class Delivery:
         t = Texts(pick_language(job.language, None))
         try:
             # The answer first: it is what the person waits for; the status message follows.
-            await self.results.send(job, t)
-            await self.status.close(job.chat_id, job.status_message_id, closing_text(job, t))
+            sent = await self.results.send(job, t)
+            await self.status.close(job, closing_text(job, t), result=sent)
         except Forbidden as e:
             logger.info("job %s: the person blocked the bot (%s); marked delivered", job.job_id, e)
         except RetryAfter as e:

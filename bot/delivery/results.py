@@ -7,7 +7,7 @@ import contextlib
 import logging
 
 from sqlalchemy.orm import Session, sessionmaker
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ExtBot
@@ -41,28 +41,35 @@ class ResultSender:
         self.bot = bot
         self.maker = maker
 
-    async def send(self, job: Finished, t: Texts) -> None:
+    async def send(self, job: Finished, t: Texts) -> Message | None:
         """The answer a person waits for: the result, or why it failed (a cancelled job has
-        none: its status message says so)."""
+        none: its status message says so). The result's photo message, when it went as one
+        (its picture can close the status message without another upload)."""
         if job.state == JobState.DONE and job.result_sha:
-            await self._send_result(job, job.result_sha, t)
-        elif job.state == JobState.FAILED:
+            return await self._send_result(job, job.result_sha, t)
+        if job.state == JobState.FAILED:
             logger.info("job %s failed (%s): %s", job.job_id, job.error_kind, job.error)
             reason = failure_reason(t, job.error_kind)
             await self.bot.send_message(job.chat_id, t("failed", reason=reason))
+        return None
 
-    async def _send_result(self, job: Finished, sha: str, t: Texts) -> None:
+    async def _send_result(self, job: Finished, sha: str, t: Texts) -> Message | None:
         data, width, height = await in_transaction(self.maker, result_image, sha=sha)
         photo = as_photo(len(data), width, height)
         file = not photo or job.send_file or max(width, height) > PHOTO_KEPT_SIDE
         caption = t("result_caption", seconds=job.run_seconds or 0)
-        markup: InlineKeyboardMarkup | None = keyboards.result(job.job_id, t, file_button=not file)
+        markup: InlineKeyboardMarkup | None = keyboards.result(
+            job.job_id, t, file_button=not file, timelapse=job.frames > 0
+        )
+        sent: Message | None = None
         if len(data) > UPLOAD_ACTION_BYTES:
             with contextlib.suppress(TelegramError):
                 await self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO)
         if photo:
             try:
-                await self.bot.send_photo(job.chat_id, data, caption=caption, reply_markup=markup)
+                sent = await self.bot.send_photo(
+                    job.chat_id, data, caption=caption, reply_markup=markup
+                )
                 markup = None
             except BadRequest as e:
                 logger.warning("job %s: not taken as a photo (%s); sending a file", job.job_id, e)
@@ -75,3 +82,4 @@ class ResultSender:
                 caption=t("result_file") if markup is None else caption,
                 reply_markup=markup,
             )
+        return sent

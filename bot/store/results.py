@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from engine.jobs import queue
+from engine.jobs import outputs, queue
 from engine.jobs.models import Image, JobState, User
 
 
@@ -24,11 +24,15 @@ class Finished:
     run_seconds: float | None
     language: str | None
     send_file: bool
+    status_photo: bool = False  # its status message is a picture with a caption
+    frames: int = 0  # time-lapse frames kept: a film can be made of them
 
 
 def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
     found = []
-    for job in queue.undelivered(s, limit=limit):
+    jobs = queue.undelivered(s, limit=limit)
+    frames = outputs.frame_counts(s, [job.id for job in jobs if job.result_sha])
+    for job in jobs:
         user = s.get(User, job.user_id)
         found.append(
             Finished(
@@ -42,6 +46,8 @@ def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
                 run_seconds=job.run_seconds,
                 language=user.language if user else None,
                 send_file=bool(user and user.send_file),
+                status_photo=job.status_photo,
+                frames=frames.get(job.id, 0),
             )
         )
     return found

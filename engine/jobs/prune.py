@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from engine.jobs import outputs
 from engine.jobs.models import FINISHED_STATES, ChatSession, Image, Job, Worker, utcnow
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> 
 
     Deleted: jobs that finished and were answered before the cutoff, workers not seen since
     it, and pictures stored before it that no remaining job or chat session refers to. A job
-    still waiting, running or not yet delivered is never touched, nor anything it uses.
+    still waiting, running or not yet delivered is never touched, nor anything it uses. A
+    deleted job's preview, time-lapse frames and film go with it (their rows by the foreign
+    keys' cascade, their pictures as unused ones).
     """
     cutoff = (now or utcnow()) - older_than
     jobs = s.execute(
@@ -51,6 +54,7 @@ def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> 
         used.update((content, result), (style["sha256"] for style in styles))
     for content, style in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
         used.update((content, style))
+    used.update(outputs.used_pictures(s))
     old = s.scalars(select(Image.sha256).where(Image.created_at < cutoff)).all()
     doomed = [sha for sha in old if sha not in used]
     for start in range(0, len(doomed), 500):

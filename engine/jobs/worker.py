@@ -9,6 +9,11 @@ job must stop: its owner cancelled it, the lease was lost, or the worker was ask
 down (SIGTERM/SIGINT), in which case the job is handed back to the queue uncounted and the
 worker exits with status 0.
 
+A run that can show itself passes its step and a :data:`Snapshot` with each report: the
+callback then keeps a small preview at most every ``preview_seconds`` and a time-lapse frame
+at the steps ``engine.contract.frame_steps`` names, and writes them with the next progress
+write (``engine.jobs.outputs``), the last frames with the result.
+
 The per-job work is a function (:data:`RunJob`): ``engine.bridge.StyleRunner``, the real
 engine, in production; tests pass something cheaper. Nothing here imports torch.
 """
@@ -31,8 +36,17 @@ from typing import Any, Protocol
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.contract import BadParams, FailureKind, JobKind, JobParams, load_params
-from engine.jobs import blobs, queue, registry
+from engine.contract import (
+    FRAME_SIDE,
+    PREVIEW_SIDE,
+    BadParams,
+    FailureKind,
+    JobKind,
+    JobParams,
+    frame_steps,
+    load_params,
+)
+from engine.jobs import blobs, outputs, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
 from engine.jobs.queue import StopReason
 from engine.jobs.settings import EngineSettings
@@ -83,8 +97,27 @@ class JobResult:
     height: int
 
 
-# (fraction, eta seconds) -> None to go on, or why to stop (then raise Stopped with it).
-Progress = Callable[[float, float | None], StopReason | None]
+# The picture as the run has it now, at most this many pixels on its long side, as a JPEG.
+Snapshot = Callable[[int], outputs.Picture]
+
+
+class Progress(Protocol):
+    """What a run reports after each step: the fraction done and the seconds left; for a run
+    that can show itself, also its step (1-based) of ``total`` and a :data:`Snapshot`. The
+    answer: None to go on, or why to stop (then raise Stopped with it)."""
+
+    def __call__(
+        self,
+        fraction: float,
+        eta: float | None,
+        /,
+        *,
+        step: int = 0,
+        total: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> StopReason | None: ...
+
+
 RunJob = Callable[[JobInput, Progress], JobResult]
 
 
@@ -108,23 +141,138 @@ class _Claimed:
     styles: tuple[tuple[str, float], ...]
 
 
+_MAX_STRIDE = 4  # frames are thinned to every 4th planned one at the most
+
+
+@dataclass
+class OutputCosts:
+    """What one run's previews and time-lapse frames cost the worker (logged per job)."""
+
+    previews: int = 0  # previews written
+    preview_bytes: int = 0
+    frames: int = 0  # frames written
+    frame_bytes: int = 0
+    seconds: float = 0.0  # spent taking and encoding them, inside the run
+
+
 class _JobWatch:
-    """The progress callback for one run: writes progress, keeps the lease, says when to stop."""
+    """The progress callback for one run: writes progress, keeps the lease, says when to stop,
+    and keeps the run's preview and time-lapse frames."""
 
     def __init__(self, worker: Worker, job_id: int) -> None:
         self.worker = worker
         self.job_id = job_id
         now = time.monotonic()
         self.last_progress = self.last_heartbeat = now
+        self.last_preview = float("-inf")  # the first step shows at once
+        self.costs = OutputCosts()
+        self._total = 0  # the run's steps, as last reported
+        self._frame_at: dict[int, int] = {}  # step -> frame position, for that total
+        self._preview: tuple[int, int, outputs.Picture] | None = None  # waiting to be written
+        self._frames: list[outputs.Frame] = []  # waiting to be written
+        self._fresh = True  # nothing of this run written yet
+        self._started = now
+        self._stride = 1  # every planned frame is taken; 2: every other one, ...
+        self._taken = 0  # snapshots taken
+        self._preview_due = False  # a new preview was taken and not yet tried to write
+        # What the open transaction wrote, counted and cleared once it commits.
+        self._written: tuple[tuple[int, int, outputs.Picture] | None, list[outputs.Frame]] | None
+        self._written = None
 
-    def __call__(self, fraction: float, eta: float | None) -> StopReason | None:
+    def _keep(self, now: float, step: int, total: int, snapshot: Snapshot) -> None:
+        """Take the preview and the frame this step calls for, if any (written later)."""
+        settings = self.worker.settings
+        if total != self._total:  # the first report (or a run started over differently)
+            self._total = total
+            planned = frame_steps(total, settings.timelapse_frames)
+            self._frame_at = {at: position for position, at in enumerate(planned, 1)}
+        position = self._frame_at.get(step)
+        if position is not None and position % self._stride and step != total:
+            position = None  # thinned out: the budget is spent (the last frame always stays)
+        preview = (
+            settings.preview_seconds > 0 and now - self.last_preview >= settings.preview_seconds
+        )
+        if position is None and not preview:
+            return
+        started = time.perf_counter()
+        if position is not None:
+            self._frames.append(outputs.Frame(position, step, snapshot(FRAME_SIDE)))
+        if preview:
+            self._preview = (step, total, snapshot(PREVIEW_SIDE))
+            self._preview_due = True
+            self.last_preview = now
+        self.costs.seconds += time.perf_counter() - started
+        self._taken += 1
+        self._thin(step, total)
+
+    def _thin(self, step: int, total: int) -> None:
+        """Keep the run's frames within ``output_budget`` of its time: where a snapshot is
+        dear next to a step (a fast GPU, a tiny picture), take every second planned frame
+        from now on, or every fourth..., still evenly spread, rather than slow the painting.
+        Judged on what a snapshot and a step have cost so far, projected over the run. A
+        quarter of the frames always stay (12 of 48): fewer would no longer make a film."""
+        per_snapshot = self.costs.seconds / self._taken
+        per_step = (time.monotonic() - self._started) / step
+        budget = self.worker.settings.output_budget * per_step * total
+        while (
+            per_snapshot * len(self._frame_at) / self._stride > budget
+            and self._stride < _MAX_STRIDE
+        ):
+            self._stride *= 2
+
+    def write_outputs(self, s: Session) -> None:
+        """Write what was kept and not yet written, in the caller's transaction (fenced: not
+        at all once the job is no longer ours)."""
+        if self._preview is None and not self._frames:
+            return
+        if outputs.record(
+            s,
+            self.job_id,
+            worker_id=self.worker.worker_id,
+            preview=self._preview,
+            frames=self._frames,
+            fresh=self._fresh,
+        ):
+            self._written = (self._preview, list(self._frames))
+
+    def written(self) -> None:
+        """The transaction that wrote the outputs committed."""
+        written = self._written
+        if written is None:
+            return
+        preview, frames = written
+        if preview is not None:
+            self.costs.previews += 1
+            self.costs.preview_bytes += len(preview[2].data)
+            if self._preview is preview:
+                self._preview = None
+        self.costs.frames += len(frames)
+        self.costs.frame_bytes += sum(len(f.picture.data) for f in frames)
+        self._frames = self._frames[len(frames) :]
+        self._fresh = False
+        self._written = None
+
+    def __call__(
+        self,
+        fraction: float,
+        eta: float | None,
+        /,
+        *,
+        step: int = 0,
+        total: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> StopReason | None:
         worker, settings = self.worker, self.worker.settings
         if worker.stopping:
             return StopReason.SHUTDOWN
         now = time.monotonic()
-        write_progress = now - self.last_progress >= settings.progress_seconds
+        if snapshot is not None and total > 0:
+            self._keep(now, step, total, snapshot)
+        # A new preview goes out with a progress write at once: the person is watching.
+        write_progress = now - self.last_progress >= settings.progress_seconds or self._preview_due
         if not write_progress and now - self.last_heartbeat < settings.heartbeat_seconds:
             return None
+        self._preview_due = False  # tried once; should that fail, it waits for the next write
         try:
             with worker.maker.begin() as s:
                 if write_progress:
@@ -143,12 +291,17 @@ class _JobWatch:
                         worker_id=worker.worker_id,
                         lease_seconds=settings.lease_seconds,
                     )
+                if reason is None:
+                    self.write_outputs(s)
                 registry.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
         except OperationalError as e:
             # The database is briefly unreachable: keep optimising. If the outage outlasts
-            # the lease, the next write finds the job gone and the run stops then.
+            # the lease, the next write finds the job gone and the run stops then. Frames
+            # kept meanwhile wait for the next write.
             logger.warning("job %s: could not write progress (%s)", self.job_id, e)
+            self._written = None
             return None
+        self.written()
         self.last_heartbeat = now
         if write_progress:
             self.last_progress = now
@@ -173,6 +326,7 @@ class Worker:
         self.worker_id = worker_id
         self.device = device
         self.jobs_done = 0
+        self.last_costs: OutputCosts | None = None  # the last run's previews and frames
         self._stop = threading.Event()
         self._last_reclaim = float("-inf")
         self._last_seen = float("-inf")
@@ -304,14 +458,31 @@ class Worker:
             sha = blobs.put_image(
                 s, result.data, mime=result.mime, width=result.width, height=result.height
             )
+            watch.write_outputs(s)  # the last frames, while the job is still running
             recorded = queue.complete(
                 s, job.id, worker_id=self.worker_id, result_sha=sha, run_seconds=seconds
             )
             if recorded:
                 self.jobs_done += 1
+                # The status message shows the result from now on: the preview is done with.
+                outputs.drop_preview(s, job.id)
             registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=self.jobs_done)
+        watch.written()
+        self.last_costs = costs = watch.costs
         if not recorded:
             logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
+        elif costs.previews or costs.frames:
+            logger.info(
+                "job %s: %d previews (%d KB) and %d frames (%d KB), %.2f s of %.1f s (%.1f%%)",
+                job.id,
+                costs.previews,
+                costs.preview_bytes // 1024,
+                costs.frames,
+                costs.frame_bytes // 1024,
+                costs.seconds,
+                seconds,
+                100 * costs.seconds / max(seconds, 1e-9),
+            )
 
     def _fail(self, job_id: int, error: str, *, kind: FailureKind, retry: bool) -> None:
         with self.maker.begin() as s:
