@@ -318,19 +318,48 @@ def face_ladder(
     save_image(sheet, path)
 
 
+def earlier_outcomes(labels: Sequence[str]) -> list[Outcome]:
+    outcomes, seen = [], set()
+    for label in labels:
+        for record in json.loads((OUT / "quality" / label / "results.json").read_text()):
+            o = Outcome(**record)
+            if o.photo in WHOLE_PICTURE_FACES:  # runs from before the cat had a face figure
+                o.face = o.structure
+            key = (o.program, o.photo, o.painting, o.strength)
+            if key not in seen:  # pastiche's cached rows come with every shard
+                seen.add(key)
+                outcomes.append(o)
+    return outcomes
+
+
+def earlier_report(
+    labels: Sequence[str], label: str, strengths: Sequence[float], *, write: bool
+) -> int:
+    """One report over the results of several runs (each run's own header kept)."""
+    outcomes = earlier_outcomes(labels)
+    presets = list(dict.fromkeys(o.program for o in outcomes if o.program != "pastiche"))
+    runs = [(OUT / "quality" / name / "report.md").read_text().split("\n", 1)[0] for name in labels]
+    header = "Joined from runs: " + " ".join(f"({i + 1}) {run}" for i, run in enumerate(runs))
+    text = report(outcomes, presets=presets, strengths=strengths, header=header)
+    out = OUT / "quality" / label
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.md").write_text(text + "\n")
+    (out / "results.json").write_text(
+        json.dumps([dataclasses.asdict(o) for o in outcomes], indent=1)
+    )
+    print(text)
+    if write:
+        write_benchmarks(text)
+    return 0
+
+
 def earlier_faces(labels: Sequence[str], photos: dict[str, Path]) -> int:
     """The face ladder over the outputs of earlier runs (their results.json)."""
-    outcomes = [
-        Outcome(**record)
-        for label in labels
-        for record in json.loads((OUT / "quality" / label / "results.json").read_text())
-    ]
+    outcomes = earlier_outcomes(labels)
     boxes: dict[tuple[str, tuple[int, int]], Box | None] = {}
     for o in outcomes:
         size = Image.open(o.output).size
-        if o.photo in WHOLE_PICTURE_FACES:
-            o.face = o.structure
-        elif o.face is not None and (o.photo, size) not in boxes:
+        if o.face is not None and (o.photo, size) not in boxes:
             boxes[o.photo, size] = face_box(open_image(photos[o.photo]), size)
     face_ladder(outcomes, boxes, OUT / "quality" / "faces.jpg")
     print(OUT / "quality" / "faces.jpg")
@@ -539,6 +568,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write", action="store_true", help="put the report in BENCHMARKS.md")
     parser.add_argument(
+        "--report-from",
+        nargs="+",
+        metavar="LABEL",
+        help="only write one report (and --write it) from earlier runs' results, such as the "
+        "shards of one evaluation run side by side",
+    )
+    parser.add_argument(
         "--faces-from",
         nargs="+",
         metavar="LABEL",
@@ -556,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     photos, paintings = pictures(args.images / "content"), pictures(args.images / "styles")
     if args.faces_from:
         return earlier_faces(args.faces_from, photos)
+    if args.report_from:
+        return earlier_report(args.report_from, args.label, args.strengths, write=args.write)
     if args.photos:
         photos = {k: v for k, v in photos.items() if k in args.photos}
     wanted = {(p, s) for p in photos for s in paintings}
