@@ -8,7 +8,11 @@ each for speed or control:
 - Coarse to fine: the optimisation runs first on a small copy and each result, upsampled,
   starts the next larger one (as in Gatys et al., "Controlling Perceptual Factors in Neural
   Style Transfer", CVPR 2017, section 5). Large brush strokes settle cheaply at low resolution.
-- It starts from the photo (the paper's figures start from white noise), plus optional noise.
+- It starts from the photo with the painting's colour statistics (the paper's figures start
+  from white noise), plus optional noise.
+- The style term is divided by its value at the photo, so that a style weight (and a strength
+  step) means the same for a busy painting and a quiet one; set on the 30-pair evaluation
+  (bench/quality.py, docs/BENCHMARKS.md).
 - Several paintings blend by mixing their Gram targets with weights; the photo's colours can
   be kept by transferring luminance only (engine/color.py).
 - The network runs under bf16 autocast where the hardware has it; Gram matrices and losses stay
@@ -68,7 +72,10 @@ class TransferParams:
     learning_rate: float = 0.02  # Adam only; pixels are in [0, 1]
     lbfgs_history: int = 50  # L-BFGS memory (pairs of image-sized vectors)
     content_weight: float = 1.0
-    style_weight: float = 30.0  # before ``strength``; checked on the benchmark (BENCHMARKS.md)
+    # Before ``strength``; relative to the style term at the photo (style_normalise). Chosen on
+    # bench/quality.py's portraits and pets: 3 left faces clearest but lighter on the painting
+    # than pastiche, 8 moved too far from the photo (docs/BENCHMARKS.md).
+    style_weight: float = 5.0
     tv_weight: float = 1.0e1
     strength: float = 1.0  # multiplies the style weight
     style_scale: float = 1.0  # style image size relative to the output (by side)
@@ -83,8 +90,9 @@ class TransferParams:
     style_loss: str = "gram"  # see STYLE_LOSSES
     # "photo": the style term is divided by its value at the photo, so that every painting
     # starts from the same balance; "photo_layer" does that layer by layer.
-    style_normalise: str = "none"
-    start: str = "photo"  # "photo_colors": the photo with the painting's colour statistics
+    style_normalise: str = "photo"
+    # "photo_colors": the photo with the painting's colour statistics; "photo"; "feedforward"
+    start: str = "photo_colors"
     ema: float = 0.0  # decay of an average of the last level's iterates, returned instead
 
     def __post_init__(self) -> None:
