@@ -23,23 +23,27 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.contract import BadParams, JobKind, JobParams, load_params
-from engine.jobs import blobs, queue, registry
+from engine.jobs import blobs, metrics, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+from engine.jobs.models import JobState
+from engine.jobs.outage import Outage, brief, is_outage
 from engine.jobs.queue import StopReason
 from engine.jobs.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
 ERROR_DETAIL_CHARS = 200
+STOP_PATIENCE = 10.0  # once asked to stop, a write that meets an outage is tried this long
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -101,57 +105,122 @@ class _Claimed:
     stored_params: dict[str, Any]  # as the row holds them; read when the run starts
     content_sha: str
     styles: tuple[tuple[str, float], ...]
+    token: str  # the claim: every write about the job names it
 
 
-class _JobWatch:
-    """The progress callback for one run: writes progress, keeps the lease, says when to stop."""
+class _Lease:
+    """Keeps a claimed job's lease for the whole run, from a background thread: while the
+    pictures are read and decoded, the style features computed, the optimisation steps and
+    the result encoded and stored, however long any of them takes.
 
-    def __init__(self, worker: Worker, job_id: int) -> None:
+    It extends the lease at least every ``heartbeat_seconds`` and writes the latest progress
+    the run reported at most every ``progress_seconds``. :meth:`report` is the run's progress
+    callback: it never touches the database itself, so a slow or absent database never holds
+    up the optimisation; it answers with what the last write learnt (LEASE_LOST, CANCELLED)
+    or SHUTDOWN when the worker is stopping.
+    """
+
+    MIN_SPACING = 0.05  # seconds between two writes, whatever the settings say
+
+    def __init__(self, worker: Worker, job: _Claimed) -> None:
         self.worker = worker
-        self.job_id = job_id
-        now = time.monotonic()
-        self.last_progress = self.last_heartbeat = now
+        self.job = job
+        self.reason: StopReason | None = None
+        self._changed = threading.Condition()
+        self._latest: tuple[float, float | None] | None = None  # reported, not yet written
+        self._done = False
+        self._outage = Outage(logger, f"worker {worker.worker_id}, job {job.id}")
+        self._thread = threading.Thread(target=self._keep, name=f"lease {job.id}", daemon=True)
 
-    def __call__(self, fraction: float, eta: float | None) -> StopReason | None:
-        worker, settings = self.worker, self.worker.settings
-        if worker.stopping:
+    def start(self) -> _Lease:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._changed:
+            self._done = True
+            self._changed.notify()
+        self._thread.join(10)
+
+    def report(self, fraction: float, eta: float | None) -> StopReason | None:
+        if self.worker.stopping:
             return StopReason.SHUTDOWN
-        now = time.monotonic()
-        write_progress = now - self.last_progress >= settings.progress_seconds
-        if not write_progress and now - self.last_heartbeat < settings.heartbeat_seconds:
-            return None
-        try:
-            with worker.maker.begin() as s:
-                if write_progress:
-                    reason = queue.report_progress(
-                        s,
-                        self.job_id,
-                        worker_id=worker.worker_id,
-                        fraction=fraction,
-                        eta_seconds=eta,
-                        lease_seconds=settings.lease_seconds,
-                    )
-                else:
-                    reason = queue.heartbeat(
-                        s,
-                        self.job_id,
-                        worker_id=worker.worker_id,
-                        lease_seconds=settings.lease_seconds,
-                    )
-                registry.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
-        except OperationalError as e:
-            # The database is briefly unreachable: keep optimising. If the outage outlasts
-            # the lease, the next write finds the job gone and the run stops then.
-            logger.warning("job %s: could not write progress (%s)", self.job_id, e)
-            return None
-        self.last_heartbeat = now
-        if write_progress:
-            self.last_progress = now
+        with self._changed:
+            self._latest = (fraction, eta)
+            self._changed.notify()
+        return self.reason
+
+    def _due(self, now: float, last_write: float, last_progress: float) -> float:
+        """Seconds until the next write is due (0: now)."""
+        settings = self.worker.settings
+        heartbeat = max(settings.heartbeat_seconds, self.MIN_SPACING)
+        due = last_write + heartbeat - now
+        if self._latest is not None:
+            progress = max(settings.progress_seconds, self.MIN_SPACING)
+            due = min(due, max(last_progress + progress, last_write + self.MIN_SPACING) - now)
+        return max(due, 0.0)
+
+    def _keep(self) -> None:
+        last_write = last_progress = time.monotonic()
+        while True:
+            with self._changed:
+                while not self._done and (wait := self._due(time.monotonic(), last_write, last_progress)):
+                    self._changed.wait(wait)
+                if self._done:
+                    return
+                progress, self._latest = self._latest, None
+            try:
+                reason = self._write(progress)
+            except Exception as e:
+                if not is_outage(e):
+                    logger.exception("job %s: could not keep its lease", self.job.id)
+                with self._changed:
+                    if progress is not None and self._latest is None:
+                        self._latest = progress  # written next time
+                    self._changed.wait(self._outage.failed(e) if is_outage(e) else 5.0)
+                continue
+            self._outage.ok()
+            last_write = time.monotonic()
+            if progress is not None:
+                last_progress = last_write
+            if reason is not None:
+                self.reason = reason
+                return  # nothing more to keep: the run stops at its next step
+
+    def _write(self, progress: tuple[float, float | None] | None) -> StopReason | None:
+        worker, settings, job = self.worker, self.worker.settings, self.job
+        with worker.maker.begin() as s:
+            if progress is not None:
+                reason = queue.report_progress(
+                    s,
+                    job.id,
+                    worker_id=worker.worker_id,
+                    token=job.token,
+                    fraction=progress[0],
+                    eta_seconds=progress[1],
+                    lease_seconds=settings.lease_seconds,
+                )
+            else:
+                reason = queue.heartbeat(
+                    s,
+                    job.id,
+                    worker_id=worker.worker_id,
+                    token=job.token,
+                    lease_seconds=settings.lease_seconds,
+                )
+            registry.worker_seen(s, worker.worker_id, current_job_id=job.id)
         return reason
 
 
 class Worker:
-    """Claims jobs and runs them with ``run_job`` until told to stop."""
+    """Claims jobs and runs them with ``run_job`` until told to stop.
+
+    The database may go away at any moment (a restart, a network cut, a SQLite lock held too
+    long): the loop then waits with back-off, says so in one line when the outage starts and
+    one when it ends, and carries on; a finished result is kept and written once the
+    database is back (``result_retry_seconds``); a stop during an outage ends the worker
+    cleanly, its job left to come back to the queue when its lease passes.
+    """
 
     def __init__(
         self,
@@ -168,6 +237,7 @@ class Worker:
         self.worker_id = worker_id
         self.device = device
         self.jobs_done = 0
+        self.outage = Outage(logger, f"worker {worker_id}")
         self._stop = threading.Event()
         self._last_reclaim = float("-inf")
         self._last_seen = float("-inf")
@@ -182,25 +252,20 @@ class Worker:
 
     def run(self, *, once: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or one job / ``max_jobs`` jobs); how many jobs were handled."""
-        with self.maker.begin() as s:
-            registry.register_worker(
-                s,
-                worker_id=self.worker_id,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                device=self.device,
-            )
+        if not self._register():
+            return 0
         logger.info("worker %s ready on %s", self.worker_id, self.device)
         handled = 0
         try:
             while not self.stopping and (max_jobs is None or handled < max_jobs):
                 try:
                     worked = self.run_once()
-                except OperationalError as e:
-                    # The database went away: wait and try again rather than die.
-                    logger.error("worker %s: database error (%s); retrying", self.worker_id, e)
-                    self._stop.wait(max(self.settings.poll_seconds, 5.0))
+                except Exception as e:
+                    if not is_outage(e):
+                        raise
+                    self._stop.wait(self.outage.failed(e))
                     continue
+                self.outage.ok()
                 if worked:
                     handled += 1
                     if once:
@@ -210,10 +275,45 @@ class Worker:
                 else:
                     self._stop.wait(self.settings.poll_seconds)
         finally:
-            with self.maker.begin() as s:
-                registry.worker_stopped(s, self.worker_id)
+            self._unregister()
             logger.info("worker %s stopped after %d job(s)", self.worker_id, handled)
         return handled
+
+    def _register(self) -> bool:
+        """Record this worker, waiting for the database if need be; False if stopped first."""
+        while True:
+            try:
+                with self.maker.begin() as s:
+                    registry.register_worker(
+                        s,
+                        worker_id=self.worker_id,
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        device=self.device,
+                    )
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                if self._stop.wait(self.outage.failed(e)):
+                    logger.info("worker %s stopped before the database came back", self.worker_id)
+                    return False
+                continue
+            self.outage.ok()
+            return True
+
+    def _unregister(self) -> None:
+        try:
+            with self.maker.begin() as s:
+                registry.worker_stopped(s, self.worker_id)
+        except Exception as e:
+            if not is_outage(e):
+                raise
+            # Its entry ages out: /stats counts it gone once it is not seen for a while.
+            logger.warning(
+                "worker %s: could not record its stop, the database is unreachable (%s)",
+                self.worker_id,
+                brief(e),
+            )
 
     def run_once(self) -> bool:
         """Claim one job and run it; False when there was none."""
@@ -236,6 +336,7 @@ class Worker:
                     stored_params=dict(job.params),
                     content_sha=job.content_sha,
                     styles=tuple((st["sha256"], float(st["weight"])) for st in job.styles),
+                    token=str(job.claim_token),
                 )
             )
             if claimed is not None or now - self._last_seen >= self.settings.heartbeat_seconds:
@@ -245,7 +346,11 @@ class Worker:
                 self._last_seen = now
         if claimed is None:
             return False
-        self._handle(claimed)
+        lease = _Lease(self, claimed).start()
+        try:
+            self._handle(claimed, lease)
+        finally:
+            lease.stop()
         return True
 
     def _inputs(self, job: _Claimed) -> JobInput:
@@ -268,78 +373,157 @@ class Worker:
             styles=styles,
         )
 
-    def _handle(self, job: _Claimed) -> None:
+    def _handle(self, job: _Claimed, lease: _Lease) -> None:
         logger.info("job %s: starting (attempt %s)", job.id, job.attempt)
-        watch = _JobWatch(self, job.id)
         started = time.monotonic()
         try:
-            result = self.run_job(self._inputs(job), watch)
+            inputs = self._patiently(
+                lambda: self._inputs(job), what=f"job {job.id}: reading its pictures"
+            )
+            result = self.run_job(inputs, lease.report)
         except Stopped as stopped:
-            self._stopped(job.id, stopped.reason)
+            self._stopped(job, stopped.reason)
             return
         except BadJob as e:
             logger.warning("job %s: cannot be done: %s", job.id, e)
-            self._fail(job.id, str(e), retry=False)
+            self._fail(job, str(e), retry=False)
+            return
+        except _GaveUp:
             return
         except Exception as e:  # the worker loop outlives any one job
             logger.exception("job %s: the engine failed", job.id)
             detail = f"{type(e).__name__}: {e}"[:ERROR_DETAIL_CHARS]
-            self._fail(job.id, f"the engine hit an unexpected error ({detail})", retry=True)
+            self._fail(job, f"the engine hit an unexpected error ({detail})", retry=True)
             return
         seconds = time.monotonic() - started
+        metrics.RUN_SECONDS.observe(seconds)
+        try:
+            recorded = self._patiently(
+                lambda: self._record(job, result, seconds),
+                what=f"job {job.id}: storing its result",
+                patience=self.settings.result_retry_seconds,
+            )
+        except _GaveUp:
+            return
+        if not recorded:
+            metrics.WORKER_JOBS.labels("lease_lost").inc()
+            logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
+        else:
+            metrics.WORKER_JOBS.labels("done").inc()
+
+    def _record(self, job: _Claimed, result: JobResult, seconds: float) -> bool:
         with self.maker.begin() as s:
             sha = blobs.put_image(
                 s, result.data, mime=result.mime, width=result.width, height=result.height
             )
             recorded = queue.complete(
-                s, job.id, worker_id=self.worker_id, result_sha=sha, run_seconds=seconds
+                s,
+                job.id,
+                worker_id=self.worker_id,
+                token=job.token,
+                result_sha=sha,
+                run_seconds=seconds,
             )
-            if recorded:
-                self.jobs_done += 1
-            registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=self.jobs_done)
-        if not recorded:
-            logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
+            jobs_done = self.jobs_done + 1 if recorded else self.jobs_done
+            registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=jobs_done)
+        self.jobs_done = jobs_done
+        return recorded
 
-    def _fail(self, job_id: int, error: str, *, retry: bool) -> None:
-        with self.maker.begin() as s:
-            queue.fail(s, job_id, worker_id=self.worker_id, error=error, retry=retry)
+    def _patiently(self, write: Callable[[], T], *, what: str, patience: float = 60.0) -> T:
+        """``write()``, tried again with back-off while the database is unreachable, for up
+        to ``patience`` seconds (``STOP_PATIENCE`` once the worker is stopping); _GaveUp
+        after that. Errors that are not outages go straight to the caller."""
+        began = time.monotonic()
+        outage = Outage(logger, f"worker {self.worker_id}, {what}")
+        while True:
+            try:
+                done = write()
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                waited = time.monotonic() - began
+                limit = min(patience, STOP_PATIENCE) if self.stopping else patience
+                if waited >= limit:
+                    logger.warning(
+                        "%s: gave up after %.0f s without the database; the job comes back "
+                        "to the queue when its lease passes",
+                        what,
+                        waited,
+                    )
+                    raise _GaveUp from e
+                time.sleep(min(outage.failed(e), max(0.0, limit - waited)))
+                continue
+            outage.ok()
+            return done
 
-    def _stopped(self, job_id: int, reason: StopReason) -> None:
-        with self.maker.begin() as s:
-            match reason:
-                case StopReason.CANCELLED:
-                    queue.mark_cancelled(s, job_id, worker_id=self.worker_id)
-                case StopReason.SHUTDOWN:
-                    queue.release(s, job_id, worker_id=self.worker_id)
-                case StopReason.LEASE_LOST:
-                    logger.warning("job %s: lease lost; another worker may have it", job_id)
-        logger.info("job %s: stopped (%s)", job_id, reason.value)
+    def _fail(self, job: _Claimed, error: str, *, retry: bool) -> None:
+        def write() -> JobState | None:
+            with self.maker.begin() as s:
+                return queue.fail(
+                    s, job.id, worker_id=self.worker_id, token=job.token, error=error, retry=retry
+                )
+
+        try:
+            state = self._patiently(write, what=f"job {job.id}: recording its failure")
+        except _GaveUp:
+            return
+        if state is JobState.QUEUED:
+            metrics.WORKER_JOBS.labels("retried").inc()
+        elif state is not None:
+            metrics.WORKER_JOBS.labels(str(state)).inc()
+
+    def _stopped(self, job: _Claimed, reason: StopReason) -> None:
+        def write() -> None:
+            with self.maker.begin() as s:
+                match reason:
+                    case StopReason.CANCELLED:
+                        queue.mark_cancelled(s, job.id, worker_id=self.worker_id, token=job.token)
+                    case StopReason.SHUTDOWN:
+                        queue.release(s, job.id, worker_id=self.worker_id, token=job.token)
+
+        if reason is StopReason.LEASE_LOST:
+            logger.warning("job %s: lease lost; another worker may have it", job.id)
+        else:
+            try:
+                self._patiently(write, what=f"job {job.id}: recording that it stopped")
+            except _GaveUp:
+                return
+        outcome = {StopReason.CANCELLED: "cancelled", StopReason.SHUTDOWN: "handed_back"}
+        metrics.WORKER_JOBS.labels(outcome.get(reason, "lease_lost")).inc()
+        logger.info("job %s: stopped (%s)", job.id, reason.value)
+
+
+class _GaveUp(Exception):
+    """A write waited as long as it may for the database."""
 
 
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """HOST-PID and a random part, new at every start: two containers whose worker is PID 1
+    on one host network, or a worker restarted under a recycled PID, never share an id."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker loop's own options of ``python -m engine work``."""
     parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
     parser.add_argument("--max-jobs", type=int, metavar="N", help="exit after N jobs")
-    parser.add_argument("--id", dest="worker_id", help="worker name (default: HOST-PID)")
+    parser.add_argument(
+        "--id", dest="worker_id", help="worker name (default: HOST-PID-RANDOM, new every start)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on PORT (default: WORKER_METRICS_PORT, else off)",
+    )
 
 
 def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.Namespace) -> int:
     """Run a worker until stopped; the exit status. ``start`` builds the engine (slow: it may
     load a model), called once the database is known to be ready; EngineUnavailable from it
-    ends the worker with status 2."""
-    engine = make_engine(settings.database_url)
-    try:
-        check_schema(engine)
-    except SchemaOutOfDate as e:
-        print(f"error: {e}", file=sys.stderr)
-        engine.dispose()
-        return 2
-
-    # Signals before the slow model load, so that a stop request during it is a clean exit.
+    ends the worker with status 2. A database that cannot be reached at start-up is waited
+    for (with back-off, in two log lines), not a crash."""
+    engine = make_engine(settings.database_url, timeouts=settings.db_timeouts)
     stop_requested = threading.Event()
     worker: Worker | None = None
 
@@ -351,8 +535,23 @@ def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    stop_metrics = metrics.serve(getattr(args, "metrics_port", None) or settings.metrics_port)
 
     try:
+        waiting = Outage(logger, "worker start-up")
+        while True:
+            try:
+                check_schema(engine)
+                break
+            except SchemaOutOfDate as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                if stop_requested.wait(waiting.failed(e)):
+                    return 0
+        waiting.ok()
         try:
             run_job = start()
         except EngineUnavailable as e:
@@ -370,4 +569,5 @@ def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.
         worker.run(once=args.once, max_jobs=args.max_jobs)
         return 0
     finally:
+        stop_metrics()
         engine.dispose()

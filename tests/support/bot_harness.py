@@ -4,10 +4,13 @@ and what a test waits for in a running bot (its delivery passes)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from bot.delivery.loop import Delivery
 
@@ -146,3 +149,60 @@ async def delivery_passes(delivery: Delivery, count: int, *, timeout: float = 30
     while delivery.passes < target:
         assert asyncio.get_running_loop().time() < deadline, "the delivery loop is stuck"
         await asyncio.sleep(0.01)
+
+
+def in_process_settings(tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str) -> Any:
+    """The bot's settings for a bot in the test's own process (``env`` adds or overrides)."""
+    from bot.settings import BotSettings
+
+    return BotSettings.from_env(
+        {
+            "BOT_TOKEN": tg.token,
+            "TELEGRAM_API_URL": tg.api_url,
+            "TELEGRAM_FILE_URL": tg.file_url,
+            "DATABASE_URL": database_url,
+            "PRESETS_DIR": str(presets_dir),
+            "DELIVERY_POLL_SECONDS": "0.1",
+            **env,
+        }
+    )
+
+
+async def start_bot(settings: Any) -> Any:
+    """The bot's application in this event loop, polling the fake server: what ``python -m
+    bot --no-engine`` runs, without the process."""
+    from bot import app as bot_app
+
+    application = bot_app.build_application(settings, engine_process=None)
+    await application.initialize()
+    await bot_app.post_init(application)
+    assert application.updater is not None
+    await application.updater.start_polling(timeout=1)
+    await application.start()
+    return application
+
+
+async def stop_bot(application: Any) -> None:
+    """Stop it as python-telegram-bot does on SIGTERM: polling, then the application, then
+    post_stop (delivery finishes what it is doing), then shutdown."""
+    from bot import app as bot_app
+
+    assert application.updater is not None
+    if application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await bot_app.post_stop(application)
+    await application.shutdown()
+    await bot_app.post_shutdown(application)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str
+) -> AsyncIterator[Any]:
+    application = await start_bot(in_process_settings(tg, database_url, presets_dir, **env))
+    try:
+        yield application
+    finally:
+        await stop_bot(application)
