@@ -81,6 +81,7 @@ TEXTS: dict[str, str] = {
     ),
     "bad_shape": "That picture is too small or too narrow for me to work with.",
     "download_failed": "I could not download that file from Telegram. Please send it again.",
+    "picture_gone": "I no longer have that picture. Please send it again.",
     "stale_button": "This button is out of date.",
     "not_yours": "That is not your picture.",
     "not_allowed": "Sorry, this bot is private.",
@@ -118,6 +119,7 @@ TEXTS: dict[str, str] = {
         "Workers alive: {workers}.\n"
         "Last hour: {done_hour} done, {failed_hour} failed."
     ),
+    "stats_undeliverable": "\nUndeliverable in the last 24 hours: {count}. Latest: {latest}",
     "admins_only": "Only the bot's admins can see that.",
     "admin_error": "Error while handling an update: {error}",
     # Commands, for Telegram's menu

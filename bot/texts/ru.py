@@ -81,6 +81,7 @@ TEXTS: dict[str, str] = {
     ),
     "bad_shape": "Картинка слишком маленькая или слишком узкая.",
     "download_failed": "Не удалось скачать файл из Telegram. Пришлите его ещё раз.",
+    "picture_gone": "Этой картинки у меня больше нет. Пришлите её ещё раз, пожалуйста.",
     "stale_button": "Эта кнопка устарела.",
     "not_yours": "Это не ваша картинка.",
     "not_allowed": "Простите, это закрытый бот.",
@@ -118,6 +119,7 @@ TEXTS: dict[str, str] = {
         "Живых обработчиков: {workers}.\n"
         "За час: {done_hour} готово, {failed_hour} с ошибкой."
     ),
+    "stats_undeliverable": "\nНе доставлено за сутки: {count}. Последние: {latest}",
     "admins_only": "Это могут смотреть только администраторы бота.",
     "admin_error": "Ошибка при обработке обновления: {error}",
     # Commands, for Telegram's menu

@@ -54,6 +54,7 @@ async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> Async
             "DATABASE_URL": db_url,
             "PRESETS_DIR": str(presets_dir),
             "DELIVERY_POLL_SECONDS": "0.1",
+            "DELIVERY_RETRY_SECONDS": "0.1",
         }
     )
     application = bot_app.build_application(settings, engine_process=None)
@@ -101,6 +102,12 @@ def finish(maker: Maker, person: Person, result: bytes | None, *, error: str = "
     return job_id
 
 
+def undeliverable(maker: Maker, job_id: int) -> bool:
+    with maker() as s:
+        job = s.get(Job, job_id)
+        return job is not None and job.undeliverable_at is not None
+
+
 def delivered(maker: Maker, job_id: int) -> bool:
     with maker() as s:
         job = s.get(Job, job_id)
@@ -144,13 +151,17 @@ async def test_blocked_person_and_network_errors_do_not_stop_delivery(
     maker = application.bot_data.sessionmaker
     alice, bob = Person(tg), Person(tg)
     alice.block_bot()
-    tg.inject_error("sendPhoto", code=502, count=1)  # a network error: retried next round
+    tg.inject_error("sendPhoto", code=502, count=1, chat_id=bob.id)  # retried, after a moment
     first = finish(maker, alice, jpeg(64, 48))
     second = finish(maker, bob, jpeg(64, 48))
     await bob.wait_message(lambda m: m.kind == "photo")
-    await tg.wait_for(lambda: delivered(maker, first) and delivered(maker, second))
+    await tg.wait_for(lambda: undeliverable(maker, first) and delivered(maker, second))
     assert sum(m.kind == "photo" for m in bob.messages) == 1
     assert alice.messages == []
+    with maker() as s:  # blocked: given up at once, and why
+        blocked = s.get(Job, first)
+        assert blocked is not None and blocked.delivery_attempts == 1
+        assert blocked.delivery_error == "Forbidden: bot was blocked by the user"
 
 
 async def test_each_result_is_delivered_once(tg: FakeTelegram, application: Any) -> None:
