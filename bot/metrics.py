@@ -21,9 +21,7 @@ TELEGRAM_ERRORS = Counter(
     "edit_not_found, not_modified, bad_request, other)",
     ["kind"],
 )
-FLOOD_WAITS = Counter(
-    "stylebot_telegram_429_total", "429 answers (flood control) from the Bot API"
-)
+FLOOD_WAITS = Counter("stylebot_telegram_429_total", "429 answers (flood control) from the Bot API")
 DELIVERIES = Counter(
     "stylebot_deliveries_total",
     "Tries at answering finished jobs, by outcome (delivered, retry, undeliverable)",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.env import SettingsError, read_int, read_number
@@ -82,7 +82,7 @@ class BotSettings:
     delivery_retry_seconds: float = 2.0
     delivery_retry_max_seconds: float = 600.0
     delivery_max_attempts: int = 10
-    db_timeouts: DatabaseTimeouts = DatabaseTimeouts()
+    db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     metrics_port: int | None = None  # Prometheus metrics on this port (None: off)
     job_steps: int | None = None  # optimiser steps for every job (tests, benchmarks)
     webhook_url: str | None = None  # set: webhook mode; unset: long polling

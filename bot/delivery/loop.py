@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from datetime import timedelta
 
@@ -144,8 +145,11 @@ class Delivery:
                     continue
                 task = asyncio.create_task(self._answer(job), name=f"answer {job.job_id}")
                 self._answering[job.job_id] = task
-                task.add_done_callback(lambda _, job_id=job.job_id: self._answering.pop(job_id))
+                task.add_done_callback(functools.partial(self._answered, job.job_id))
         await self.status.refresh_due()
+
+    def _answered(self, job_id: int, _task: asyncio.Task[None]) -> None:
+        self._answering.pop(job_id, None)
 
     async def _answer(self, job: Finished) -> None:
         """One job's answer, whatever happens to it: its errors are its own."""
@@ -199,9 +203,9 @@ class Delivery:
                 cap=settings.delivery_retry_max_seconds,
             )
             retry_at = utcnow() + timedelta(seconds=wait)
-        if not isinstance(error, TelegramError | LookupError):  # a bug: its traceback, once
-            if tries == 1:
-                logger.error("job %s: unexpected error while answering", job.job_id, exc_info=error)
+        if tries == 1 and not isinstance(error, TelegramError | LookupError):
+            # A bug, not Telegram: its traceback, once per job.
+            logger.error("job %s: unexpected error while answering", job.job_id, exc_info=error)
         try:
             await in_transaction(
                 self.maker, queue.delivery_failed, job.job_id, error=reason, retry_at=retry_at
@@ -209,7 +213,9 @@ class Delivery:
         except Exception as e:
             if not is_outage(e):
                 raise
-            logger.warning("job %s: answer failed (%s); not recorded (%s)", job.job_id, reason, brief(e))
+            logger.warning(
+                "job %s: answer failed (%s); not recorded (%s)", job.job_id, reason, brief(e)
+            )
             return
         if retry_at is None:
             DELIVERIES.labels("undeliverable").inc()

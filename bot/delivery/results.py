@@ -125,9 +125,7 @@ class ResultSender:
         await self._record(answer, file_message_id=sent.message_id)
         return True
 
-    async def _in_chat(
-        self, answer: Answer, send: Callable[[int], Awaitable[Message]]
-    ) -> Message:
+    async def _in_chat(self, answer: Answer, send: Callable[[int], Awaitable[Message]]) -> Message:
         """``send(chat_id)`` into the answer's chat, following it once if it migrated."""
         try:
             return await send(answer.chat_id)

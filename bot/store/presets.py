@@ -12,9 +12,7 @@ from engine.jobs import blobs
 PIN_PREFIX = "preset:"
 
 
-def store_preset_image(
-    s: Session, *, preset_id: str, data: bytes, width: int, height: int
-) -> str:
+def store_preset_image(s: Session, *, preset_id: str, data: bytes, width: int, height: int) -> str:
     """Store a preset's painting and pin it for that preset; its sha256."""
     sha = blobs.put_image(s, data, mime="image/jpeg", width=width, height=height)
     blobs.pin_image(s, sha, owner=PIN_PREFIX + preset_id)

@@ -67,6 +67,10 @@ class QueueCollector(Collector):
                 self._read_at = time.monotonic()
             return self._numbers
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        # Without this the registry would call collect(), and read the database, on register.
+        return []
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("stylebot_database_up", "1 when the queue could be read")
         try:
@@ -78,7 +82,9 @@ class QueueCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        by_state = GaugeMetricFamily("stylebot_jobs", "Jobs in the database, by state", labels=["state"])
+        by_state = GaugeMetricFamily(
+            "stylebot_jobs", "Jobs in the database, by state", labels=["state"]
+        )
         for state, count in sorted(numbers.by_state.items()):
             by_state.add_metric([state], count)
         yield by_state

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.env import SettingsError, read_int, read_number
@@ -31,7 +31,7 @@ class EngineSettings:
     # A worker on the CPU lowers its own priority by this much (0-19, see nice(1)), so that
     # the bot beside it on the same machine stays quick to answer while the cores are busy.
     cpu_nice: int = 10
-    db_timeouts: DatabaseTimeouts = DatabaseTimeouts()
+    db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     # A finished result whose write meets a database outage is tried again for this long
     # before the run is given up (the job then runs again elsewhere once its lease passes).
     result_retry_seconds: float = 300.0

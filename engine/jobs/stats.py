@@ -154,8 +154,7 @@ def gauges(
             s.scalar(select(func.count()).where(Job.undeliverable_at.is_not(None))) or 0
         ),
         live_workers=int(
-            s.scalar(select(func.count()).select_from(Worker).where(_live(now, live_seconds)))
-            or 0
+            s.scalar(select(func.count()).select_from(Worker).where(_live(now, live_seconds))) or 0
         ),
         oldest_queued_seconds=_age(now, oldest_queued),
     )

@@ -164,7 +164,9 @@ class _Lease:
         last_write = last_progress = time.monotonic()
         while True:
             with self._changed:
-                while not self._done and (wait := self._due(time.monotonic(), last_write, last_progress)):
+                while not self._done and (
+                    wait := self._due(time.monotonic(), last_write, last_progress)
+                ):
                     self._changed.wait(wait)
                 if self._done:
                     return

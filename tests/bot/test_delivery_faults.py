@@ -48,9 +48,7 @@ def jpeg(width: int, height: int) -> bytes:
 
 
 @pytest.fixture
-async def application(
-    tg: FakeTelegram, db_url: str, presets_dir: Path
-) -> AsyncIterator[Any]:
+async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> AsyncIterator[Any]:
     async with running_bot(tg, db_url, presets_dir, **FAST_RETRIES) as app:
         yield app
 
@@ -172,9 +170,7 @@ async def test_a_chat_that_always_fails_ends_undeliverable_and_holds_up_nobody(
     assert f"job {alices}" in stats.text and description in stats.text
 
 
-async def test_a_failed_file_upload_is_retried_alone(
-    tg: FakeTelegram, application: Any
-) -> None:
+async def test_a_failed_file_upload_is_retried_alone(tg: FakeTelegram, application: Any) -> None:
     """Problem 2: the answer was one unit; a failed second upload sent the photo again."""
     maker = application.bot_data.sessionmaker
     alice = Person(tg)

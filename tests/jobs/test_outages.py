@@ -7,6 +7,7 @@ cleanly; a command line gives up within its connect timeout."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
@@ -21,10 +22,10 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.store.people import ensure_person
 from engine.jobs.db import DatabaseTimeouts, make_engine, make_sessionmaker
 from engine.jobs.models import Worker as WorkerRow
 from engine.jobs.worker import JobInput, JobResult, Progress, Worker
-from bot.store.people import ensure_person
 from tests.support.bot_harness import make_presets, running_bot
 from tests.support.fake_telegram import FakeTelegram, Person
 from tests.support.jobs import Maker, claim, complete, job, submit, worker_settings
@@ -50,10 +51,14 @@ def proxy(db_url: str) -> Iterator[TcpProxy]:
         yield started
 
 
+@contextlib.contextmanager
 def through(proxy: TcpProxy, db_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the database through the proxy, with quick timeouts."""
     engine = make_engine(proxy.url_for(db_url), timeouts=QUICK)
-    yield make_sessionmaker(engine)
-    engine.dispose()
+    try:
+        yield make_sessionmaker(engine)
+    finally:
+        engine.dispose()
 
 
 class Running:
@@ -110,10 +115,8 @@ def test_a_worker_rides_out_a_database_restart(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
-    for worker_maker in through(proxy, db_url):
-        worker = Worker(
-            worker_maker, worker_settings(tmp_path), run_job=run, worker_id="w-restart"
-        )
+    with through(proxy, db_url) as worker_maker:
+        worker = Worker(worker_maker, worker_settings(tmp_path), run_job=run, worker_id="w-restart")
         with Running(worker) as running:
             until(lambda: registered(maker, "w-restart"))
             with proxy.outage():
@@ -132,7 +135,7 @@ def test_a_worker_stopped_while_the_database_is_down_exits_cleanly(
     maker: Maker, proxy: TcpProxy, db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Problem 9: the worker raised in its ``finally`` when the database was away."""
-    for worker_maker in through(proxy, db_url):
+    with through(proxy, db_url) as worker_maker:
         worker = Worker(worker_maker, worker_settings(tmp_path), run_job=run, worker_id="w-stop")
         running = Running(worker).__enter__()
         until(lambda: registered(maker, "w-stop"))

@@ -24,9 +24,7 @@ def old_picture(maker: Maker, data: bytes) -> str:
     """A picture stored three days ago that no job refers to any more."""
     with maker.begin() as s:
         sha = blobs.put_image(s, data, mime="image/jpeg", width=8, height=8)
-        s.execute(
-            update(Image).where(Image.sha256 == sha).values(created_at=utcnow() - 3 * KEEP)
-        )
+        s.execute(update(Image).where(Image.sha256 == sha).values(created_at=utcnow() - 3 * KEEP))
     return sha
 
 
@@ -47,8 +45,12 @@ def submit_in_thread(
         try:
             with maker.begin() as s:
                 outcome["job"] = queue.submit(
-                    s, user_id=user, chat_id=user, content_sha=content,
-                    styles=[(style, 1.0)], params=FAST,
+                    s,
+                    user_id=user,
+                    chat_id=user,
+                    content_sha=content,
+                    styles=[(style, 1.0)],
+                    params=FAST,
                 ).id
         except Exception as e:  # what the submission met, for the test to judge
             outcome["error"] = e
@@ -92,8 +94,12 @@ def test_prune_during_a_submission_keeps_the_picture_it_uses(
 
     with maker.begin() as s:
         queue.submit(
-            s, user_id=people[0], chat_id=people[0], content_sha=content,
-            styles=[(style, 1.0)], params=FAST,
+            s,
+            user_id=people[0],
+            chat_id=people[0],
+            content_sha=content,
+            styles=[(style, 1.0)],
+            params=FAST,
         )
         pruning = threading.Thread(target=prune_now)
         pruning.start()

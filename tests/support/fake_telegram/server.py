@@ -309,9 +309,7 @@ class FakeTelegram:
         """Flood control for ``seconds``: every call but getUpdates answers 429."""
         self._storms.append(Storm(time.monotonic() + seconds, retry_after))
 
-    def fail_chat(
-        self, chat_id: int, *, code: int = 403, description: str | None = None
-    ) -> None:
+    def fail_chat(self, chat_id: int, *, code: int = 403, description: str | None = None) -> None:
         """From now on every call into ``chat_id`` fails with this error (403 "bot was blocked
         by the user" by default); ``heal_chat`` ends it."""
         self.failing_chats[chat_id] = _error(code, description, None)
