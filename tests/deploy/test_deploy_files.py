@@ -158,7 +158,7 @@ def test_the_package_installs_from_what_the_images_copy(dockerfile: Dockerfile) 
     copied = {
         s.rstrip("/") for i in dockerfile.stages["source"].all("COPY") for s in copy_sources(i)
     }
-    # engine/db.py finds alembic.ini and migrations/ beside the packages (an editable install).
+    # engine/jobs/db.py finds alembic.ini and migrations/ beside the packages (an editable install).
     assert {"pyproject.toml", "alembic.ini", "engine", "bot", "migrations"} <= copied
     pyproject = (REPO / "pyproject.toml").read_text()
     readme = re.search(r'^readme\s*=\s*"([^"]+)"', pyproject, re.M)
@@ -267,9 +267,9 @@ def test_dockerfile_env_is_read_by_the_settings(dockerfile: Dockerfile) -> None:
         (".git/config", False),
         ("data/stylebot.db", False),
         ("tests/conftest.py", False),
-        ("engine/__pycache__/db.cpython-311.pyc", False),
+        ("engine/jobs/__pycache__/db.cpython-311.pyc", False),
         ("bot/presets/__pycache__/x.pyc", False),
-        ("engine/db.py", True),
+        ("engine/jobs/db.py", True),
         ("bot/presets/starter.json", True),
         ("migrations/versions/0001_initial_schema.py", True),
         ("pyproject.toml", True),
