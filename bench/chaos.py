@@ -3,7 +3,7 @@ worker is killed, and at the end nothing is lost, nothing stalls, nothing is sen
 for a lost reply.
 
     python -m bench.chaos                 # 12 people x 2 jobs, 2 workers (a few minutes)
-    python -m bench.chaos --quick         # 5 people x 2 jobs: the CI version (tests/load)
+    python -m bench.chaos --quick         # 5 people x 2 jobs, the CI version (tests/load)
     python -m bench.chaos --json out.json
 
 It runs the real service, as bench/load does (``python -m bot --no-engine`` and ``python -m
@@ -214,7 +214,8 @@ async def drive(
         tg.inject_error("sendPhoto", code=502, count=1, chat_id=person.id)
         tg.inject_error("sendPhoto", code=500, count=1, chat_id=person.id)
     for i, person in enumerate(lossy):
-        tg.lose_replies("sendPhoto", count=1, chat_id=person.id, hang=35.0 if hang and i == 0 else 0)
+        held = 35.0 if hang and i == 0 else 0.0  # past the bot's timeout: a TimedOut
+        tg.lose_replies("sendPhoto", count=1, chat_id=person.id, hang=held)
         tg.lose_replies("editMessageText", count=1, chat_id=person.id)
     tg.storm(2.0, retry_after=1)
 
@@ -243,9 +244,10 @@ async def drive(
             done_after = (await asyncio.to_thread(finished_ids, url)) - finished_before
             if done_after:
                 figures.restart_to_next_finished = time.monotonic() - restart_began
-        if math.isnan(figures.restart_to_next_delivered):
-            if any(is_result(m) for p in others for m in p.messages[restart_mark[p.id] :]):
-                figures.restart_to_next_delivered = time.monotonic() - restart_began
+        if math.isnan(figures.restart_to_next_delivered) and any(
+            is_result(m) for p in others for m in p.messages[restart_mark[p.id] :]
+        ):
+            figures.restart_to_next_delivered = time.monotonic() - restart_began
         return settled >= total
 
     deadline = time.monotonic() + timeout
@@ -388,7 +390,9 @@ def report(figures: Figures, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.chaos", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--people", type=int, default=12)
     parser.add_argument("--jobs", type=int, default=2, help="jobs per person")
     parser.add_argument("--steps", type=int, default=20, help="optimiser steps per job")

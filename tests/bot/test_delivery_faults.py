@@ -7,14 +7,18 @@ finished through the queue by hand (no engine), the fake Telegram made to fail o
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy import create_engine, text, update
 
 from bot.store.jobs import set_status_message
 from bot.store.people import ensure_person
@@ -53,9 +57,11 @@ async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> Async
         yield app
 
 
-def finish(maker: Maker, user_id: int, result: bytes, *, chat_id: int | None = None) -> int:
+def finish(
+    maker: Maker, user_id: int, result: bytes, *, chat_id: int | None = None, hold: bool = False
+) -> int:
     """Queue a job for the person (in their private chat unless ``chat_id``) and finish it as
-    a worker would; its id."""
+    a worker would; its id. ``hold``: the bot may not answer it until ``release`` says so."""
     with maker.begin() as s:
         ensure_person(s, user_id=user_id, telegram_language="en")
         content = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
@@ -80,7 +86,35 @@ def finish(maker: Maker, user_id: int, result: bytes, *, chat_id: int | None = N
             result_sha=sha,
             run_seconds=2.0,
         )
+        if hold:
+            s.execute(update(Job).where(Job.id == job_id).values(deliver_after=FAR_FUTURE))
     return job_id
+
+
+FAR_FUTURE = datetime(2999, 1, 1)
+
+
+def release(maker: Maker, job_id: int) -> None:
+    with maker.begin() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(deliver_after=None))
+
+
+def lose_picture(db_url: str, sha: str) -> None:
+    """A finished job's result picture gone from under it (a partial restore, a DELETE by
+    hand): the database's own foreign-key checks are turned off to do it."""
+    if db_url.startswith("sqlite"):
+        # A plain sqlite3 connection does not enforce foreign keys.
+        with contextlib.closing(sqlite3.connect(db_url.removeprefix("sqlite:///"))) as c:
+            c.execute("DELETE FROM images WHERE sha256 = ?", (sha,))
+            c.commit()
+        return
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as c:
+            c.execute(text("SET LOCAL session_replication_role = replica"))  # no FK triggers
+            c.execute(text("DELETE FROM images WHERE sha256 = :sha"), {"sha": sha})
+    finally:
+        engine.dispose()
 
 
 def row(maker: Maker, job_id: int) -> Job:
@@ -168,6 +202,28 @@ async def test_a_chat_that_always_fails_ends_undeliverable_and_holds_up_nobody(
     admin.command("stats")
     stats = await admin.wait_reply("Undeliverable")
     assert f"job {alices}" in stats.text and description in stats.text
+
+
+async def test_a_missing_result_picture_is_undeliverable_at_once_and_holds_up_nobody(
+    tg: FakeTelegram, application: Any, db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Problem 1: a result picture that was missing raised out of the delivery pass, and the
+    next pass took the same job first again: nobody got a result again."""
+    maker = application.bot_data.sessionmaker
+    alice, bob = Person(tg), Person(tg)
+    alices = finish(maker, alice.id, jpeg(80, 60), hold=True)
+    lose_picture(db_url, str(row(maker, alices).result_sha))
+    release(maker, alices)
+    bobs = finish(maker, bob.id, jpeg(64, 48))
+    await bob.wait_message(lambda m: m.kind == "photo")
+    await tg.wait_for(lambda: answered(maker, alices) and answered(maker, bobs))
+    given_up = row(maker, alices)
+    assert given_up.undeliverable_at is not None and given_up.delivery_attempts == 1
+    assert given_up.delivery_error is not None and "missing" in given_up.delivery_error
+    assert row(maker, bobs).delivered_at is not None
+    await delivery_passes(application.bot_data.delivery, 5)
+    assert photos(alice) == 0 and photos(bob) == 1
+    assert tracebacks(caplog) == 0
 
 
 async def test_a_failed_file_upload_is_retried_alone(tg: FakeTelegram, application: Any) -> None:
