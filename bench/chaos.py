@@ -225,10 +225,14 @@ async def drive(
         return sum(1 for p in others for m in p.messages if is_result(m))
 
     await tg.wait_for(lambda: answered() >= total // 3 or None, timeout=timeout)
+    finished_before = await asyncio.to_thread(finished_ids, url)
+    restart_mark = {p.id: len(p.messages) for p in others}
     restart_began = time.monotonic()
     figures.restart_seconds = await asyncio.to_thread(postgres.restart)
-    restart_mark = {p.id: len(p.messages) for p in others}
-    finished_before = await asyncio.to_thread(finished_ids, url)
+    # Watched from now on, beside the rest of the run, so the times are the service's own.
+    watch = asyncio.create_task(
+        watch_recovery(figures, url, others, restart_began, restart_mark, finished_before)
+    )
 
     await tg.wait_for(lambda: answered() >= total // 2 or None, timeout=timeout)
     running = await asyncio.to_thread(live_workers, url)
@@ -238,27 +242,43 @@ async def drive(
     service.kill_worker(victim)
     await service.start_worker()
 
-    async def all_settled() -> bool:
-        settled = await asyncio.to_thread(settled_jobs, url)
-        if math.isnan(figures.restart_to_next_finished):
-            done_after = (await asyncio.to_thread(finished_ids, url)) - finished_before
-            if done_after:
-                figures.restart_to_next_finished = time.monotonic() - restart_began
-        if math.isnan(figures.restart_to_next_delivered) and any(
-            is_result(m) for p in others for m in p.messages[restart_mark[p.id] :]
-        ):
-            figures.restart_to_next_delivered = time.monotonic() - restart_began
-        return settled >= total
-
     deadline = time.monotonic() + timeout
-    while not await all_settled():
+    while await asyncio.to_thread(settled_jobs, url) < total:
         if time.monotonic() > deadline:
             figures.problems.append(f"not every job was answered in {timeout:.0f} s")
             break
         await asyncio.sleep(0.2)
     figures.seconds = time.monotonic() - began
+    watch.cancel()
     await service.delivery_passes(10)  # a second copy would show up now
     check(tg, figures, sent, blocked, others, url)
+
+
+async def watch_recovery(
+    figures: Figures,
+    url: str,
+    others: list[Person],
+    began: float,
+    mark: dict[int, int],
+    finished_before: set[int],
+) -> None:
+    """After the restart: when the next job finished, and the next result reached a chat
+    (polled every 0.2 s; a read while the database is still away counts as nothing yet)."""
+    while math.isnan(figures.restart_to_next_finished) or math.isnan(
+        figures.restart_to_next_delivered
+    ):
+        if math.isnan(figures.restart_to_next_delivered) and any(
+            is_result(m) for p in others for m in p.messages[mark[p.id] :]
+        ):
+            figures.restart_to_next_delivered = time.monotonic() - began
+        if math.isnan(figures.restart_to_next_finished):
+            try:
+                done = await asyncio.to_thread(finished_ids, url)
+            except Exception:  # the database not back yet
+                done = finished_before
+            if done - finished_before:
+                figures.restart_to_next_finished = time.monotonic() - began
+        await asyncio.sleep(0.2)
 
 
 def finished_ids(url: str) -> set[int]:
