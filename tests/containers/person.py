@@ -27,11 +27,11 @@ import sys
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(TESTS), str(TESTS / "bot")]  # fake_telegram, bot_harness
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # the tests package: tests.support
 
-from bot_harness import painting, photo  # noqa: E402
-from fake_telegram import ChatMessage, FakeTelegram, Person  # noqa: E402
+from tests.support.fake_telegram import ChatMessage, FakeTelegram, Person  # noqa: E402
+from tests.support.pictures import painting, photo  # noqa: E402
 
 logger = logging.getLogger("person")
 
