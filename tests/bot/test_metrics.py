@@ -4,11 +4,13 @@ worker (its jobs and their run time), scraped over HTTP as Prometheus would."""
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.store.people import ensure_person
@@ -94,3 +96,39 @@ def test_a_worker_serves_its_jobs_and_run_times(
         stop()
     assert after['stylebot_worker_jobs_total{outcome="done"}'] == before + 1
     assert after["stylebot_job_run_seconds_count"] >= 1
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def deploy_section() -> str:
+    text = (REPO / "docs" / "DEPLOY.md").read_text()
+    return text.split("## Metrics and alerts", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_deploy_guide_names_only_metrics_that_exist_and_its_rules_parse() -> None:
+    """DEPLOY.md's table, scrape configuration and alert rules cannot drift from the code: a
+    renamed metric would leave an alert that never fires."""
+    section = deploy_section()
+    code = (REPO / "bot" / "metrics.py").read_text() + (
+        REPO / "engine" / "jobs" / "metrics.py"
+    ).read_text()
+    named = set(re.findall(r"\bstylebot_[a-z0-9_]+", section))
+    assert len(named) >= 15  # the reader found the table, not nothing
+    missing = {name for name in named if f'"{name}"' not in code}
+    assert not missing, f"DEPLOY.md names metrics the code does not export: {missing}"
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    scrape, alerts = blocks
+    assert {job["job_name"] for job in scrape["scrape_configs"]} == {
+        "stylebot-bot",
+        "stylebot-workers",
+    }
+    rules = alerts["groups"][0]["rules"]
+    assert [rule["alert"] for rule in rules] == [
+        "StylebotDeliveryStalled",
+        "StylebotNoLiveWorker",
+        "StylebotUndeliverableRising",
+    ]
+    for rule in rules:
+        assert rule["expr"].count("(") == rule["expr"].count(")")
+        assert set(re.findall(r"\bstylebot_[a-z0-9_]+", rule["expr"])) <= named
