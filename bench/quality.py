@@ -24,7 +24,8 @@ keep); wall times are given too. Our times leave out loading the network (once p
 pastiche's include its own loading, a second or two of several minutes.
 
 Writes ``bench/out/quality/LABEL/`` (every output, ``report.md``, ``results.json``, and a
-contact sheet per preset: photos down, paintings across), all git-ignored.
+contact sheet per preset: photos down, paintings across; ``sheet_faces.jpg``, every face of the
+run in order of its face structure, which is how FACE_THRESHOLD was chosen), all git-ignored.
 """
 
 from __future__ import annotations
@@ -88,6 +89,14 @@ PASTICHE_PAIRS = (
 # cat-face cascades find only the nose in chelsea.png, whose face fills the whole picture: there
 # the structure of the whole picture is the face's.
 FACE_CASCADE = "haarcascade_frontalface_default.xml"
+WHOLE_PICTURE_FACES = {"chelsea"}  # the cat: its face is the picture
+
+# The face structure from which a person sees the same face. Set from the face ladder
+# (``--faces-from``: every face of some runs in order of the figure; BENCHMARKS.md describes it):
+# up to about 0.33 the portrait's eyes and mouth are the painting's strokes; at 0.4-0.49 a face
+# is there but its features are swirls; from 0.55 it is the same person, painted. The cat holds
+# out longer (its eyes survive at 0.31), so one threshold set by faces is safe for pets too.
+FACE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -280,6 +289,54 @@ def contact_sheet(
     save_image(sheet, path)
 
 
+def face_ladder(
+    outcomes: Sequence[Outcome],
+    boxes: dict[tuple[str, tuple[int, int]], Box | None],
+    path: Path,
+    cell: int = 160,
+) -> None:
+    """Every face of a run, lowest face structure first, each under its figure."""
+    faces = sorted((o for o in outcomes if o.face is not None), key=lambda o: o.face or 0.0)
+    if not faces:
+        return
+    columns, label = 8, 28
+    rows = math.ceil(len(faces) / columns)
+    sheet = Image.new("RGB", (columns * cell, rows * (cell + label)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, o in enumerate(faces):
+        image = Image.open(o.output).convert("RGB")
+        box = boxes.get((o.photo, image.size))
+        crop = image.crop(box) if box else image
+        scale = (cell - 4) / max(crop.size)
+        crop = crop.resize(
+            (round(crop.width * scale), round(crop.height * scale)), Image.Resampling.LANCZOS
+        )
+        x, y = (i % columns) * cell + 2, (i // columns) * (cell + label) + label
+        sheet.paste(crop, (x, y))
+        draw.text((x, y - label + 2), f"face {o.face:.2f} {o.program}", fill="black")
+        draw.text((x, y - label + 14), f"{o.photo} x {o.painting}"[:26], fill="black")
+    save_image(sheet, path)
+
+
+def earlier_faces(labels: Sequence[str], photos: dict[str, Path]) -> int:
+    """The face ladder over the outputs of earlier runs (their results.json)."""
+    outcomes = [
+        Outcome(**record)
+        for label in labels
+        for record in json.loads((OUT / "quality" / label / "results.json").read_text())
+    ]
+    boxes: dict[tuple[str, tuple[int, int]], Box | None] = {}
+    for o in outcomes:
+        size = Image.open(o.output).size
+        if o.photo in WHOLE_PICTURE_FACES:
+            o.face = o.structure
+        elif o.face is not None and (o.photo, size) not in boxes:
+            boxes[o.photo, size] = face_box(open_image(photos[o.photo]), size)
+    face_ladder(outcomes, boxes, OUT / "quality" / "faces.jpg")
+    print(OUT / "quality" / "faces.jpg")
+    return 0
+
+
 def _f(value: float | None, digits: int = 3) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
 
@@ -340,7 +397,9 @@ def report(
             )
         if faces:
             summary.append(
-                f"face structure lowest {min(faces):.3f}, median {statistics.median(faces):.3f}"
+                f"face structure lowest {min(faces):.3f}, median {statistics.median(faces):.3f}, "
+                f"{sum(f >= FACE_THRESHOLD for f in faces)} of {len(faces)} faces at or above "
+                f"{FACE_THRESHOLD:g} (recognisable)"
             )
         lines += ["Summary: " + "; ".join(summary) + ".", ""]
         if len(strengths) > 1:
@@ -479,6 +538,12 @@ def main(argv: list[str] | None = None) -> int:
         help="K/N: only every Nth pastiche pair from the Kth (fills the cache in N processes)",
     )
     parser.add_argument("--write", action="store_true", help="put the report in BENCHMARKS.md")
+    parser.add_argument(
+        "--faces-from",
+        nargs="+",
+        metavar="LABEL",
+        help="only draw the face ladder of earlier runs' results (bench/out/quality/faces.jpg)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("engine").setLevel(logging.WARNING)
@@ -489,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no pictures at {args.images} (see ../shared/images/README.md)", file=sys.stderr)
         return 2
     photos, paintings = pictures(args.images / "content"), pictures(args.images / "styles")
+    if args.faces_from:
+        return earlier_faces(args.faces_from, photos)
     if args.photos:
         photos = {k: v for k, v in photos.items() if k in args.photos}
     wanted = {(p, s) for p in photos for s in paintings}
@@ -521,6 +588,11 @@ def main(argv: list[str] | None = None) -> int:
         if key not in face_boxes:
             face_boxes[key] = face_box(pair.photo_image, image.size)
         box = face_boxes[key]
+        whole = structure_figure(image, pair.photo_image)
+        if box:
+            face: float | None = structure_figure(image, pair.photo_image, box=box)
+        else:
+            face = whole if pair.photo in WHOLE_PICTURE_FACES else None
         return Outcome(
             program=program,
             photo=pair.photo,
@@ -530,8 +602,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu_seconds=cpu_seconds,
             style=style_distance(evaluator, image, pair.painting_image),
             content=content_distance(evaluator, image, pair.photo_image),
-            structure=structure_figure(image, pair.photo_image),
-            face=structure_figure(image, pair.photo_image, box=box) if box else None,
+            structure=whole,
+            face=face,
             output=str(path),
         )
 
@@ -607,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
             paintings,
             out / "sheet_pastiche.jpg",
         )
+    face_ladder(outcomes, face_boxes, out / "sheet_faces.jpg")
 
     command = "python -m bench.quality " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:])

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    redact_token_everywhere(settings.token)
+    redact_token_everywhere(settings.token, *settings.other_secrets)
     logger.setLevel(settings.log_level)  # the bot's own loggers; the libraries' stay at INFO
 
     from engine.jobs.db import upgrade

@@ -29,6 +29,7 @@ from engine.jobs import metrics
 from engine.jobs.db import make_engine, make_sessionmaker
 from engine.jobs.outage import brief, is_outage
 
+from .admin_reports import AdminReports
 from .context import BotData, Context
 from .delivery.loop import Delivery
 from .engine_process import EngineProcess
@@ -36,6 +37,7 @@ from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, sta
 from .handlers.common import who
 from .housekeeping import Housekeeping
 from .http import AiohttpRequest
+from .logging_setup import RedactToken
 from .presets import PresetLibrary
 from .ratelimit import PriorityRateLimiter
 from .settings import BotSettings
@@ -50,6 +52,7 @@ logger = logging.getLogger(__name__)
 BotApp = Application[ExtBot[int], Context, dict[Any, Any], dict[Any, Any], BotData, Any]
 
 HTTP_CONNECTIONS = 8  # to the Bot API at once (sending results, answering, editing)
+UPDATE_SLOTS = 64  # updates handled at once, one person's at a time (bot/updates.py)
 
 COMMANDS = ("start", "help", "settings", "presets", "cancel", "lang")
 
@@ -89,16 +92,16 @@ def handlers() -> list[BaseHandler[Update, Context, Any]]:
     ]
 
 
+def is_allowed(settings: BotSettings, user_id: int) -> bool:
+    """Whether ALLOWED_USERS (unset: everyone) lets this person use the bot."""
+    allowed = settings.allowed_users
+    return allowed is None or user_id in allowed or user_id in settings.admin_ids
+
+
 async def only_allowed(update: Update, context: Context) -> None:
     """With ALLOWED_USERS set, politely turn everyone else away before any handler runs."""
-    allowed = context.settings.allowed_users
     user = update.effective_user
-    if (
-        allowed is None
-        or user is None
-        or user.id in allowed
-        or user.id in context.settings.admin_ids
-    ):
+    if user is None or is_allowed(context.settings, user.id):
         return
     logger.info("user %s is not on ALLOWED_USERS", user.id)
     t = Texts(pick_language(None, user.language_code))
@@ -110,7 +113,8 @@ async def only_allowed(update: Update, context: Context) -> None:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log the error with the update, tell the person something went wrong, and tell the admins."""
+    """Log the error with the update, tell the person something went wrong, and tell the admins
+    (redacted, once in a while for each kind of error: bot/admin_reports.py)."""
     logger.error("error while handling update %s", update, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat:
         try:
@@ -121,7 +125,9 @@ async def on_error(update: object, context: Context) -> None:
                 await context.bot.send_message(update.effective_chat.id, t("error"))
         except Exception:  # the error may well be Telegram itself being unreachable
             logger.warning("could not tell the person about the error", exc_info=True)
-    text = f"{type(context.error).__name__}: {str(context.error)[:3000]}"
+    text = context.bot_data.reports.report(context.error)
+    if text is None:  # this kind was reported a moment ago; the log has it
+        return
     for admin_id in context.settings.admin_ids:
         try:
             await context.bot.send_message(admin_id, Texts("en")("admin_error", error=text))
@@ -192,6 +198,7 @@ async def post_shutdown(application: BotApp) -> None:
 def build_application(settings: BotSettings, *, engine_process: EngineProcess | None) -> BotApp:
     """The bot, wired to its settings; run it with run_polling() or run_webhook()."""
     context_types = ContextTypes(context=Context, bot_data=BotData)
+    updates = OnePersonAtATime(UPDATE_SLOTS, max_waiting=settings.max_waiting_updates)
     application: BotApp = (
         ApplicationBuilder()
         .token(settings.token)
@@ -203,15 +210,25 @@ def build_application(settings: BotSettings, *, engine_process: EngineProcess | 
         # (bot/http.py). A call waits up to 30 s for a free connection.
         .request(AiohttpRequest(connections=HTTP_CONNECTIONS, pool=30))
         .get_updates_request(AiohttpRequest(connections=1))
-        .concurrent_updates(OnePersonAtATime())
+        .concurrent_updates(updates)
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
     application.bot_data.settings = settings
+    application.bot_data.reports = AdminReports(
+        RedactToken(settings.token, *settings.other_secrets), every=settings.admin_report_seconds
+    )
     application.bot_data.engine_process = engine_process
     application.add_handler(TypeHandler(Update, only_allowed), group=-1)
     application.add_handlers(handlers())
     application.add_error_handler(on_error)
+
+    async def too_many_updates(update: Update) -> None:
+        user = update.effective_user
+        if user is not None and is_allowed(settings, user.id):  # strangers hear nothing more
+            await fallback.too_many_updates(update, Context.from_update(update, application))
+
+    updates.on_overflow = too_many_updates
     return application

@@ -19,6 +19,7 @@ from .store import in_transaction
 from .store.people import People
 
 if TYPE_CHECKING:
+    from .admin_reports import AdminReports
     from .delivery.loop import Delivery
     from .engine_process import EngineProcess
     from .housekeeping import Housekeeping
@@ -42,6 +43,7 @@ class BotData:
     people: People  # people's settings, kept in memory too
     stop_metrics: Callable[[], None]  # the /metrics server, if METRICS_PORT is set
     forget_queue_metrics: Callable[[], None]
+    reports: AdminReports  # what the admins are told about errors, and how often
 
     def __init__(self) -> None:
         self.gallery_pages = {}

@@ -17,8 +17,17 @@ from engine.jobs.outage import brief, is_outage
 from engine.jobs.prune import Pruned, prune
 
 from .store import in_transaction
+from .store.uploads import forget_uploads
 
 logger = logging.getLogger(__name__)
+
+
+def _prune(s: Session, *, older_than: timedelta) -> Pruned:
+    """The engine's prune, and then the bot's own count of what people sent that no longer
+    counts (pictures pruned just now among them)."""
+    pruned = prune(s, older_than=older_than)
+    forget_uploads(s)
+    return pruned
 
 PRUNE_EVERY_SECONDS = 24 * 3600
 
@@ -48,7 +57,7 @@ class Housekeeping:
     async def prune(self) -> Pruned:
         """Forget what is older than ``keep_days`` now."""
         older_than = timedelta(days=self.keep_days)
-        return await in_transaction(self.maker, prune, older_than=older_than)
+        return await in_transaction(self.maker, _prune, older_than=older_than)
 
     async def _run(self) -> None:
         while True:

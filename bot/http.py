@@ -19,6 +19,17 @@ from telegram._utils.types import ODVInput, UploadFileDict
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+DOWNLOAD_CHUNK = 64 * 1024
+
+
+class TooLarge(Exception):
+    """A download passed its cap and was abandoned; ``size`` is what the server announced
+    (None: it announced nothing and sent more than the cap)."""
+
+    def __init__(self, size: int | None) -> None:
+        super().__init__(f"larger than allowed ({size if size is not None else 'unannounced'})")
+        self.size = size
+
 
 class AiohttpRequest(BaseRequest):
     """Bot API calls through one aiohttp session of at most ``connections`` connections.
@@ -99,6 +110,36 @@ class AiohttpRequest(BaseRequest):
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as e:  # aiohttp's own timeouts derive from it too
+            raise TimedOut from e
+        except aiohttp.ClientError as e:  # the URL holds the token: never in the message
+            raise NetworkError(f"aiohttp.{type(e).__name__}: {str(e).replace(url, '<url>')}") from e
+
+    async def download(self, url: str, *, limit: int, timeout: float = 120.0) -> bytes:
+        """A file's bytes, read as they come and abandoned (:class:`TooLarge`) as soon as they
+        pass ``limit``: python-telegram-bot's own downloads read the whole answer, however
+        large, when Telegram gives no ``file_size``. Errors as for API calls."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        timeout_ = aiohttp.ClientTimeout(
+            total=timeout,
+            connect=_sum(self._timeouts["connect"], self._timeouts["pool"]),
+            sock_read=self._timeouts["read"],
+        )
+        try:
+            async with self._session.get(url, timeout=timeout_) as response:
+                if response.status != 200:
+                    raise NetworkError(f"the file server answered {response.status}")
+                if response.content_length is not None and response.content_length > limit:
+                    response.close()  # the connection, too: its unread rest is not wanted
+                    raise TooLarge(response.content_length)
+                data = bytearray()
+                async for chunk in response.content.iter_chunked(DOWNLOAD_CHUNK):
+                    data += chunk
+                    if len(data) > limit:
+                        response.close()
+                        raise TooLarge(None)
+                return bytes(data)
+        except TimeoutError as e:
             raise TimedOut from e
         except aiohttp.ClientError as e:  # the URL holds the token: never in the message
             raise NetworkError(f"aiohttp.{type(e).__name__}: {str(e).replace(url, '<url>')}") from e

@@ -11,6 +11,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from engine.env import SettingsError, read_int, read_number
 from engine.jobs.db import DatabaseTimeouts
@@ -22,7 +26,8 @@ __all__ = ["BotSettings", "SettingsError"]
 TOKEN_PATTERN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,64}$")
 TELEGRAM_API_URL = "https://api.telegram.org/bot"
 TELEGRAM_FILE_URL = "https://api.telegram.org/file/bot"
-TELEGRAM_MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile refuses anything larger
+MB = 1024 * 1024
+TELEGRAM_MAX_DOWNLOAD = 20 * MB  # getFile refuses anything larger
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -74,6 +79,10 @@ class BotSettings:
     max_attempts: int = 3  # a job is tried this often (a failure or a dead worker) before it fails
     max_upload_bytes: int = TELEGRAM_MAX_DOWNLOAD
     max_upload_pixels: int = 40_000_000
+    max_uploads_per_hour: int = 60  # pictures one person may send in an hour
+    max_stored_bytes_per_user: int = 200 * MB  # of one person's pictures kept at once
+    max_waiting_updates: int = 20  # one person's messages and taps in line; more are dropped
+    admin_report_seconds: float = 300.0  # at most one report to the admins per kind of error
     progress_seconds: float = 3.0  # a progress message is edited at most this often
     delivery_poll_seconds: float = 0.1  # how often the database is read for finished jobs
     # An answer Telegram refuses is tried again after delivery_retry_seconds, doubling (with
@@ -94,6 +103,18 @@ class BotSettings:
     @property
     def webhook(self) -> bool:
         return self.webhook_url is not None
+
+    @property
+    def other_secrets(self) -> tuple[str, ...]:
+        """What besides the token must never reach a log line or an admin: the webhook
+        secret, the database password."""
+        try:
+            password = make_url(self.database_url).password
+        except ArgumentError:  # not a URL SQLAlchemy reads: start-up says so elsewhere
+            password = None
+        # The password as it is, and as the URL spells it (percent-encoded).
+        spelled = quote(str(password), safe="") if password else None
+        return tuple(str(s) for s in (self.webhook_secret, password, spelled) if s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
@@ -131,6 +152,10 @@ class BotSettings:
             # Telegram will not hand a bot anything larger, whatever is configured.
             max_upload_bytes=min(max_upload, TELEGRAM_MAX_DOWNLOAD),
             max_upload_pixels=read_int(env, "MAX_UPLOAD_PIXELS", 40_000_000, minimum=10_000),
+            max_uploads_per_hour=read_int(env, "MAX_UPLOADS_PER_HOUR", 60, minimum=1),
+            max_stored_bytes_per_user=MB * read_int(env, "MAX_STORED_MB_PER_USER", 200, minimum=1),
+            max_waiting_updates=read_int(env, "MAX_WAITING_UPDATES", 20, minimum=1),
+            admin_report_seconds=read_number(env, "ADMIN_REPORT_SECONDS", 300.0, minimum=0),
             progress_seconds=read_number(env, "PROGRESS_EDIT_SECONDS", 3.0, minimum=0.5),
             delivery_poll_seconds=read_number(env, "DELIVERY_POLL_SECONDS", 0.1, minimum=0.05),
             delivery_retry_seconds=read_number(env, "DELIVERY_RETRY_SECONDS", 2.0, minimum=0.01),

@@ -23,7 +23,7 @@ import torch
 from PIL import Image as PILImage
 
 from engine import images
-from engine.contract import JobKind, PhotoParams
+from engine.contract import FailureKind, JobKind, PhotoParams
 from engine.env import SettingsError
 from engine.jobs import worker
 from engine.jobs.db import LOG_FORMAT
@@ -68,7 +68,7 @@ class StyleRunner:
             content = images.open_image(job.content)
             styles = [images.open_image(data) for data, _ in job.styles]
         except images.ImageError as e:
-            raise BadJob(str(e)) from None
+            raise BadJob(str(e), FailureKind.BAD_PICTURE) from None
         params = quality.transfer_params(job.params, device=self.device)
         weights = [weight for _, weight in job.styles]
         stop: list[StopReason] = []
@@ -112,8 +112,8 @@ class StyleRunner:
                 smaller = int(size * OOM_SHRINK)
                 if smaller < OOM_FLOOR:
                     raise BadJob(
-                        f"the GPU ran out of memory even at {size} pixels; "
-                        "try a smaller size or a lower quality"
+                        f"the GPU ran out of memory even at {size} pixels",
+                        FailureKind.OUT_OF_MEMORY,
                     ) from None
                 logger.warning("out of GPU memory at %d px; trying %d px", size, smaller)
                 size = smaller

@@ -27,12 +27,29 @@ class JobKind(enum.StrEnum):
     PHOTO = "photo"  # a photo repainted in the style of one or more paintings
 
 
+class FailureKind(enum.StrEnum):
+    """Why a job failed, as ``jobs.error_kind`` holds it. People are told a sentence the bot
+    keeps for each kind, in their language (an unknown kind gets a generic one); the error's
+    own text (``jobs.error``) is for the logs and the admins."""
+
+    BAD_PICTURE = "bad_picture"  # a picture the engine cannot decode
+    MISSING_PICTURE = "missing_picture"  # a picture the job names is no longer stored
+    BAD_OPTIONS = "bad_options"  # parameters this engine cannot accept
+    OUT_OF_MEMORY = "out_of_memory"  # too large for the GPU even when made smaller
+    ENGINE_STOPPED = "engine_stopped"  # its worker died on every attempt
+    ENGINE_ERROR = "engine_error"  # anything else: a bug, a broken GPU...
+
+
 # The style engine's quality presets (engine/style/quality.py says what each means on a CPU
 # and on a GPU) and the limits it accepts. The bot's menus and buttons stay inside them.
 PRESET_NAMES = ("fast", "balanced", "high")
 DEFAULT_PRESET = "balanced"
 DEFAULT_STRENGTH = 1.0  # a person's own strength before any choice, and a job's
 MIN_SIZE, MAX_SIZE = 64, 4096  # long side of the result, pixels
+# The long side pictures people send are kept at (the bot scales larger ones down once, as
+# they come in): the engine never works on more than the largest result, so more pixels
+# would only cost storage and decoding. Larger results (posters) raise it here.
+MAX_PICTURE_SIDE = MAX_SIZE
 STRENGTH_RANGE = (0.1, 10.0)  # multiplies the style weight
 STYLE_SCALE_RANGE = (0.25, 4.0)  # the painting's size relative to the result
 MAX_STEPS = 5000

@@ -8,72 +8,126 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
 
 MAX_PIXELS = 40_000_000  # decompression-bomb guard: a 20 MB upload can still decode to gigabytes
 MIN_SIDE = 16  # VGG-19 halves the picture four times before relu5_1
 MAX_ASPECT = 20.0  # Telegram's own limit for photos
+# The only readers Image.open may try: a file in any other format is "not a picture" before
+# any other decoder (Pillow has dozens, some rarely exercised: TIFF, PSD, EPS, ICNS, FITS...)
+# sees a byte of it.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+
+# Pillow warns past Image.MAX_IMAGE_PIXELS and raises past twice that; a warning is made an
+# error for our opening only. warnings.catch_warnings changes process-wide state, so openings
+# in threads (the bot checks uploads in worker threads) take turns: it covers reading the
+# header alone, never the decoding.
+_BOMB_CHECK = threading.Lock()
 
 
 class ImageError(ValueError):
-    """str(e) is a one-line message a person can read."""
+    """str(e) is a one-line message a person can read; ``kind`` says what is wrong, for code:
+    ``empty``, ``unreadable`` (a path that cannot be read), ``not_image``, ``too_many_pixels``,
+    ``damaged`` or ``bad_shape`` (too small, or too long and thin)."""
+
+    def __init__(self, message: str, *, kind: str = "damaged") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _describe(source: bytes | str | Path) -> str:
     return "the picture" if isinstance(source, bytes) else str(source)
 
 
-def open_image(source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Decode a file or bytes into an upright RGB image, or raise :class:`ImageError`."""
-    name = _describe(source)
+def _read(source: bytes | str | Path, name: str) -> bytes:
     if isinstance(source, bytes):
         if not source:
-            raise ImageError("the picture is empty (0 bytes)")
-        data = source
-    else:
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageError(f"{name}: no such file") from None
-        except IsADirectoryError:
-            raise ImageError(f"{name}: is a directory, not a picture") from None
-        except OSError as e:
-            raise ImageError(f"{name}: cannot read it ({e.strerror or e})") from None
-        if not data:
-            raise ImageError(f"{name}: the file is empty")
+            raise ImageError("the picture is empty (0 bytes)", kind="empty")
+        return source
+    path = Path(source)
     try:
-        with warnings.catch_warnings():
-            # Pillow warns past MAX_IMAGE_PIXELS and raises past twice that; we want a clear
-            # error for both, with our own limit, before anything large is decoded.
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{name}: no such file", kind="unreadable") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory, not a picture", kind="unreadable") from None
+    except OSError as e:
+        raise ImageError(f"{name}: cannot read it ({e.strerror or e})", kind="unreadable") from None
+    if not data:
+        raise ImageError(f"{name}: the file is empty", kind="empty")
+    return data
+
+
+def pixel_limit(max_pixels: int) -> int:
+    """The most pixels a picture may have: ours, and never more than Pillow's own guard."""
+    return min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+
+
+def probe(data: bytes, *, max_pixels: int = MAX_PIXELS, name: str = "the picture") -> Image.Image:
+    """The picture with only its header read (nothing decoded), in one of ACCEPTED_FORMATS
+    and within ``max_pixels`` (see :func:`pixel_limit`); else :class:`ImageError`."""
+    limit = pixel_limit(max_pixels)
+    too_many = f"{name}: too many pixels (at most {limit / 1e6:.0f} megapixels)"
+    try:
+        with _BOMB_CHECK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    f"{name}: {width}x{height} is too many pixels (at most "
-                    f"{max_pixels / 1e6:.0f} megapixels)"
-                )
-            image.seek(0)  # an animation's first frame
-            image.load()
-    except ImageError:
-        raise
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: too many pixels to open safely") from None
+        raise ImageError(too_many, kind="too_many_pixels") from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not a picture Pillow can read (JPEG, PNG, WebP...)") from None
-    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(
+            f"{name}: not a picture I can read (JPEG, PNG, WebP, GIF or BMP)", kind="not_image"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name}: the picture is damaged or incomplete ({e})") from None
+    width, height = image.size
+    if width * height > limit:
+        image.close()
+        raise ImageError(
+            f"{name}: {width}x{height} is too many pixels (at most {limit / 1e6:.0f} megapixels)",
+            kind="too_many_pixels",
+        )
+    return image
+
+
+def open_image(
+    source: bytes | str | Path, *, max_pixels: int = MAX_PIXELS, max_side: int | None = None
+) -> Image.Image:
+    """Decode a file or bytes into an upright RGB image, or raise :class:`ImageError`.
+
+    ``max_side``: the image comes out no longer than that on its long side; a JPEG is then
+    decoded at a fraction of its size where it can be (Pillow's ``draft``: 1/2, 1/4 or 1/8,
+    never below ``max_side``), so a large photo never costs a full-size decode.
+    """
+    name = _describe(source)
+    image = probe(_read(source, name), max_pixels=max_pixels, name=name)
+    try:
+        image.seek(0)  # an animation's first frame
+        if max_side is not None and isinstance(image, JpegImagePlugin.JpegImageFile):
+            scale = max_side / max(image.size)
+            if scale < 1:
+                width, height = image.size
+                image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         # Truncated or corrupt data: Pillow raises OSError ("image file is truncated") and
         # sometimes SyntaxError / ValueError from the format parsers.
         raise ImageError(f"{name}: the picture is damaged or incomplete ({e})") from None
-    return _normalised(image, name)
+    image = _normalised(image, name)
+    if max_side is not None and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
 
 
 def _normalised(image: Image.Image, name: str) -> Image.Image:
@@ -82,12 +136,14 @@ def _normalised(image: Image.Image, name: str) -> Image.Image:
     width, height = image.size
     if min(width, height) < MIN_SIDE:
         raise ImageError(
-            f"{name}: {width}x{height} is too small (at least {MIN_SIDE} pixels a side)"
+            f"{name}: {width}x{height} is too small (at least {MIN_SIDE} pixels a side)",
+            kind="bad_shape",
         )
     if max(width, height) / min(width, height) > MAX_ASPECT:
         raise ImageError(
             f"{name}: {width}x{height} is too long and thin "
-            f"(aspect ratio at most {MAX_ASPECT:.0f}:1)"
+            f"(aspect ratio at most {MAX_ASPECT:.0f}:1)",
+            kind="bad_shape",
         )
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16/32-bit greyscale: scale to 8 bits; Pillow's convert("L") would clip instead.

@@ -55,6 +55,7 @@ def test_the_real_engine_paints_a_tiny_picture(
     assert (result.format, result.size) == ("JPEG", (64, 51))
     assert failed.state == "failed" and failed.attempts == 1
     assert "not a picture" in (failed.error or "")
+    assert failed.error_kind == "bad_picture"
 
 
 def _runner_without_a_model() -> bridge.StyleRunner:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from engine.images import ImageError, encode_image, open_image, save_image
 from tests.support.pictures import encoded, png_16_bit_rgb, png_header_only
@@ -18,10 +19,30 @@ def _rgb(width: int = 40, height: int = 30) -> Image.Image:
     return Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8), "RGB")
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "BMP", "GIF"])
 def test_common_formats_open_as_rgb(fmt: str) -> None:
     image = open_image(encoded(_rgb(), fmt))
     assert image.mode == "RGB" and image.size == (40, 30)
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "PPM", "ICO", "TGA", "PCX"])
+def test_other_formats_are_not_decoded(fmt: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Pillow reads each of these; ours refuses them before that reader sees the bytes.
+    data = encoded(_rgb(32, 32), fmt)
+    assert Image.open(io.BytesIO(data)).format == fmt
+    reader = Image.OPEN[fmt][0]
+    assert isinstance(reader, type)
+    tried: list[str] = []
+    original = reader._open  # type: ignore[attr-defined]
+
+    def recorded(self: Image.Image) -> None:
+        tried.append(fmt)
+        original(self)
+
+    monkeypatch.setattr(reader, "_open", recorded)
+    with pytest.raises(ImageError, match="not a picture") as caught:
+        open_image(data)
+    assert caught.value.kind == "not_image" and not tried
 
 
 def test_lossless_formats_keep_the_pixels() -> None:
@@ -182,3 +203,25 @@ def test_encode_image_round_trips() -> None:
     assert encode_image(original).startswith(b"\xff\xd8")
     with pytest.raises(ValueError, match="unsupported"):
         encode_image(original, format="GIF")
+
+
+def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    decoded: list[tuple[int, int]] = []
+    load = ImageFile.ImageFile.load
+
+    def recorded(self: ImageFile.ImageFile) -> object:
+        if self.tile:
+            decoded.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recorded)
+    big = _rgb(2000, 1000)
+    image = open_image(encoded(big, "JPEG"), max_side=400)
+    # 1/4 is the smallest fraction still at least 400 pixels long: 500 x 250, then scaled.
+    assert decoded == [(500, 250)] and image.size == (400, 200)
+    decoded.clear()
+    image = open_image(encoded(big, "PNG"), max_side=400)  # PNG has no such shortcut
+    assert decoded == [(2000, 1000)] and image.size == (400, 200)
+    decoded.clear()
+    small = open_image(encoded(_rgb(300, 200), "JPEG"), max_side=400)
+    assert decoded == [(300, 200)] and small.size == (300, 200)  # never enlarged

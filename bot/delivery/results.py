@@ -37,6 +37,14 @@ logger = logging.getLogger(__name__)
 UPLOAD_ACTION_BYTES = 1024 * 1024
 
 
+def failure_reason(t: Texts, kind: str | None) -> str:
+    """What a person is told about a job that failed with ``kind`` (FailureKind), in their
+    language: a sentence of ours, never the error's own text (which may quote code, paths or
+    someone else's data); a kind this bot does not know gets the generic one."""
+    key = f"failure_{kind}"
+    return t(key) if kind and t.knows(key) else t("failure_unknown")
+
+
 @dataclass
 class Answer:
     """One job's answer as it goes out: the chat it goes to, and the steps done so far.
@@ -77,7 +85,8 @@ class ResultSender:
         if job.state == JobState.DONE and job.result_sha:
             return await self._send_result(answer, job.result_sha, t, stopping)
         if job.state == JobState.FAILED and answer.result_message_id is None:
-            text = t("failed", reason=job.error or "?")
+            logger.info("job %s failed (%s): %s", job.job_id, job.error_kind, job.error)
+            text = t("failed", reason=failure_reason(t, job.error_kind))
             sent = await self._in_chat(answer, lambda chat: self.bot.send_message(chat, text))
             await self._record(answer, result_message_id=sent.message_id)
         return True

@@ -48,6 +48,14 @@ async def other(update: Update, context: Context) -> None:
     await _hint(update, context, "hint_other")
 
 
+async def too_many_updates(update: Update, context: Context) -> None:
+    """More of one person's updates than wait in line (bot/updates.py): say so, once."""
+    _, t = await who(update, context)
+    chat = update.effective_chat
+    if chat is not None:
+        await context.bot.send_message(chat.id, t("too_many_updates"))
+
+
 async def stale_button(update: Update, context: Context) -> None:
     """A button press whose data the bot does not recognise (forged or from an old version)."""
     _, t = await who(update, context)

@@ -23,7 +23,8 @@ class Finished:
     state: JobState
     status_message_id: int | None
     result_sha: str | None
-    error: str | None
+    error: str | None  # the raw text: for the logs, never for the person
+    error_kind: str | None  # engine.contract.FailureKind: what the person is told
     run_seconds: float | None
     language: str | None
     send_file: bool
@@ -47,6 +48,7 @@ def finished_jobs(s: Session, *, limit: int = 20, skip: Sequence[int] = ()) -> l
                 status_message_id=job.status_message_id,
                 result_sha=job.result_sha,
                 error=job.error,
+                error_kind=job.error_kind,
                 run_seconds=job.run_seconds,
                 language=user.language if user else None,
                 send_file=bool(user and user.send_file),

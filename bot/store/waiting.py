@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from hashlib import sha256
 
 from sqlalchemy.orm import Session
 
@@ -12,6 +13,7 @@ from engine.jobs import blobs
 from engine.jobs.models import ChatSession, utcnow
 
 from .people import person_row
+from .uploads import UploadLimits, check_allowance, record_upload
 
 CONTENT_WAITS = timedelta(hours=6)  # how long a photo waits for its style
 
@@ -58,15 +60,28 @@ def set_waiting_photo(s: Session, *, user_id: int, chat_id: int, sha: str | None
 
 
 def take_picture(
-    s: Session, *, user_id: int, chat_id: int, data: bytes, mime: str, width: int, height: int
+    s: Session,
+    *,
+    user_id: int,
+    chat_id: int,
+    data: bytes,
+    mime: str,
+    width: int,
+    height: int,
+    limits: UploadLimits,
 ) -> Taken:
-    """Store a picture, and make it the waiting photo unless a photo already waits for a style.
+    """Store a picture within the person's allowance (UploadRejected past it: nothing is
+    stored), and make it the waiting photo unless a photo already waits for a style.
 
     One transaction for what a picture needs, so that a burst of people sending photos at once
     costs the bot as few trips to the database as possible.
     """
     person_row(s, user_id)
+    check_allowance(
+        s, user_id=user_id, limits=limits, adding=len(data), sha=sha256(data).hexdigest()
+    )
     sha = blobs.put_image(s, data, mime=mime, width=width, height=height)
+    record_upload(s, user_id=user_id, sha=sha, size=len(data))
     chat = s.get(ChatSession, user_id)
     waiting = waiting_photo(chat)
     if waiting is None:

@@ -36,6 +36,9 @@ class Texts:
     def __call__(self, key: str, **values: Any) -> str:
         return self._texts[key].format(**values)
 
+    def knows(self, key: str) -> bool:
+        return key in self._texts
+
     def duration(self, seconds: float) -> str:
         """A short, rounded duration: "40 s", "3 min"."""
         if self.language == "ru":

@@ -54,6 +54,13 @@ TEXTS: dict[str, str] = {
     ),
     "limit_user_hourly": "That is {limit} pictures this hour, my limit per person. Try later.",
     "limit_global": "The queue is full right now. Please try again in a few minutes.",
+    "limit_uploads_hourly": (
+        "That is {limit} pictures this hour, my limit per person. Please try again later."
+    ),
+    "limit_stored": (
+        "Your pictures here have reached my limit of {limit_mb:.3g} MB per person. "
+        "Older ones are forgotten after a while; please try again later."
+    ),
     # Buttons
     "btn_cancel": "✖ Cancel",
     "btn_swap": "⇄ Swap photo and style",
@@ -73,19 +80,30 @@ TEXTS: dict[str, str] = {
     "hint_voice": "I cannot listen, sorry. Send a photo instead.",
     "hint_other": "I only understand photos and image files. /help",
     "unknown_command": "I do not know that command. /help lists what I can do.",
-    "too_big": "That file is {size_mb:.0f} MB; I can take files up to {limit_mb:.0f} MB.",
+    "too_big": "That file is {size_mb:.3g} MB; I can take files up to {limit_mb:.3g} MB.",
+    "too_big_unknown": "That file is larger than {limit_mb:.3g} MB, the most I can take.",
     "not_image": "That file is not a picture I can read. Send a JPEG, PNG or WebP image.",
     "damaged": "That picture seems damaged or incomplete. Try sending it again.",
-    "too_many_pixels": (
-        "That picture is too large ({megapixels:.0f} megapixels; at most {limit:.0f})."
-    ),
+    "too_many_pixels": "That picture is too large for me (at most {limit:.0f} megapixels).",
     "bad_shape": "That picture is too small or too narrow for me to work with.",
     "download_failed": "I could not download that file from Telegram. Please send it again.",
     "picture_gone": "I no longer have that picture. Please send it again.",
+    "too_many_updates": (
+        "You are sending faster than I can read, so I skipped some of your last messages. "
+        "Wait for my answers, then send the rest again."
+    ),
     "stale_button": "This button is out of date.",
     "not_yours": "That is not your picture.",
     "not_allowed": "Sorry, this bot is private.",
     "error": "Something went wrong on my side. Please try again.",
+    # Why a picture could not be painted (the reason in "failed")
+    "failure_bad_picture": "one of the pictures could not be read.",
+    "failure_missing_picture": "one of the pictures is no longer here; please send it again.",
+    "failure_bad_options": "the chosen settings are not valid any more; check /settings.",
+    "failure_out_of_memory": "it is too large for me right now; try a smaller size in /settings.",
+    "failure_engine_stopped": "the painter stopped while working on it, several times.",
+    "failure_engine_error": "something went wrong on my side.",
+    "failure_unknown": "something went wrong on my side.",
     # /settings
     "settings_title": (
         "Your settings (used for every picture from now on):\n"

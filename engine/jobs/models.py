@@ -181,7 +181,10 @@ class Job(Base):
 
     # Outcome.
     result_sha: Mapped[str | None] = mapped_column(String(64), ForeignKey("images.sha256"))
-    error: Mapped[str | None] = mapped_column(Text)  # a reason a person can read
+    error: Mapped[str | None] = mapped_column(Text)  # what went wrong, for the logs and admins
+    # What kind of failure it was (engine.contract.FailureKind): the bot tells the person a
+    # sentence of its own for it, in their language, never the error text itself.
+    error_kind: Mapped[str | None] = mapped_column(String(32))
     run_seconds: Mapped[float | None] = mapped_column(Float)  # time in the optimisation itself
 
     # The bot's side: the message it keeps up to date, and when it answered.
@@ -215,6 +218,24 @@ class ImagePin(Base):
         String(64), ForeignKey("images.sha256", ondelete="CASCADE"), index=True
     )
     pinned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Upload(Base):
+    """A picture someone sent, for the per-person limits: how many an hour, how many bytes kept.
+
+    ``sha256`` None: the picture was downloaded and refused (it counts toward the hourly
+    limit, which bounds what downloads cost, but keeps nothing). The picture itself may be
+    pruned meanwhile: only pictures still stored count toward the bytes kept.
+    """
+
+    __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_user_created", "user_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    sha256: Mapped[str | None] = mapped_column(String(64))  # no foreign key: prune may go first
+    size_bytes: Mapped[int] = mapped_column(Integer)  # as stored (or as downloaded, when refused)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Worker(Base):

@@ -61,7 +61,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from engine.contract import JobParams, dump_params
+from engine.contract import FailureKind, JobParams, dump_params
 from engine.jobs.blobs import MissingPicture, use_pictures
 from engine.jobs.db import database_now, dialect_of
 from engine.jobs.models import FINISHED_STATES, Job, JobState, User, utcnow
@@ -465,6 +465,7 @@ def complete(
             progress=1.0,
             eta_seconds=None,
             error=None,
+            error_kind=None,
             lease_expires_at=None,
             finished_at=now,
         )
@@ -497,9 +498,17 @@ def _requeue(job: Job) -> None:
     job.eta_seconds = None
 
 
-def _finish(job: Job, state: JobState, now: datetime, *, error: str | None = None) -> None:
+def _finish(
+    job: Job,
+    state: JobState,
+    now: datetime,
+    *,
+    error: str | None = None,
+    error_kind: str | None = None,
+) -> None:
     job.state = state
     job.error = error
+    job.error_kind = error_kind
     job.lease_expires_at = None
     job.eta_seconds = None
     job.finished_at = now
@@ -513,9 +522,11 @@ def fail(
     token: str,
     error: str,
     retry: bool,
+    error_kind: str | None = None,
     now: datetime | None = None,
 ) -> JobState | None:
-    """A run failed with ``error`` (a sentence a person can read).
+    """A run failed with ``error`` (for the logs and admins), of ``error_kind``
+    (engine.contract.FailureKind: what the person is told).
 
     ``retry``: queue it again unless it has had all its attempts; otherwise it fails for
     good. Returns the job's new state, or None when it was no longer this claim's.
@@ -529,10 +540,11 @@ def fail(
     elif retry and job.attempts < job.max_attempts:
         _requeue(job)
         job.error = error  # kept for the logs and /stats; cleared when it succeeds
+        job.error_kind = error_kind
         logger.warning("job %s attempt %s failed, will retry: %s", job_id, job.attempts, error)
     else:
         reason = error if not retry or job.attempts < 2 else f"{error} (tried {job.attempts} times)"
-        _finish(job, JobState.FAILED, now, error=reason)
+        _finish(job, JobState.FAILED, now, error=reason, error_kind=error_kind)
         logger.warning("job %s failed: %s", job_id, reason)
     s.flush()
     return job.state
@@ -594,6 +606,7 @@ def reclaim_expired(s: Session, *, now: datetime | None = None) -> int:
                 JobState.FAILED,
                 now,
                 error=f"the engine stopped while working on it {_times(job.attempts)}",
+                error_kind=FailureKind.ENGINE_STOPPED,
             )
         else:
             _requeue(job)

@@ -31,7 +31,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.contract import BadParams, JobKind, JobParams, load_params
+from engine.contract import BadParams, FailureKind, JobKind, JobParams, load_params
 from engine.jobs import blobs, metrics, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
 from engine.jobs.models import JobState
@@ -41,7 +41,7 @@ from engine.jobs.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
-ERROR_DETAIL_CHARS = 200
+ERROR_DETAIL_CHARS = 200  # of an unexpected error's text kept in jobs.error (never shown to people)
 STOP_PATIENCE = 10.0  # once asked to stop, a write that meets an outage is tried this long
 T = TypeVar("T")
 
@@ -55,7 +55,12 @@ class Stopped(Exception):
 
 
 class BadJob(Exception):
-    """A job that would fail however often it is tried; ``str(e)`` is a reason to show."""
+    """A job that would fail however often it is tried: ``str(e)`` says why (for the logs),
+    ``kind`` what the person is told."""
+
+    def __init__(self, message: str, kind: FailureKind = FailureKind.ENGINE_ERROR) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class EngineUnavailable(Exception):
@@ -359,13 +364,16 @@ class Worker:
         try:
             params = load_params(job.kind, job.stored_params)
         except BadParams as e:
-            raise BadJob(f"the job's options are not valid: {e}") from None
+            raise BadJob(f"the job's options are not valid: {e}", FailureKind.BAD_OPTIONS) from None
         try:
             with self.maker() as s:
                 content = blobs.get_image(s, job.content_sha)
                 styles = tuple((blobs.get_image(s, sha), weight) for sha, weight in job.styles)
         except KeyError:
-            raise BadJob("a picture for this job is missing; please send it again") from None
+            raise BadJob(
+                "a picture for this job is missing; please send it again",
+                FailureKind.MISSING_PICTURE,
+            ) from None
         return JobInput(
             job_id=job.id,
             attempt=job.attempt,
@@ -388,14 +396,19 @@ class Worker:
             return
         except BadJob as e:
             logger.warning("job %s: cannot be done: %s", job.id, e)
-            self._fail(job, str(e), retry=False)
+            self._fail(job, str(e), kind=e.kind, retry=False)
             return
         except _GaveUp:
             return
         except Exception as e:  # the worker loop outlives any one job
             logger.exception("job %s: the engine failed", job.id)
             detail = f"{type(e).__name__}: {e}"[:ERROR_DETAIL_CHARS]
-            self._fail(job, f"the engine hit an unexpected error ({detail})", retry=True)
+            self._fail(
+                job,
+                f"the engine hit an unexpected error ({detail})",
+                kind=FailureKind.ENGINE_ERROR,
+                retry=True,
+            )
             return
         seconds = time.monotonic() - started
         metrics.RUN_SECONDS.observe(seconds)
@@ -458,11 +471,17 @@ class Worker:
             outage.ok()
             return done
 
-    def _fail(self, job: _Claimed, error: str, *, retry: bool) -> None:
+    def _fail(self, job: _Claimed, error: str, *, kind: FailureKind, retry: bool) -> None:
         def write() -> JobState | None:
             with self.maker.begin() as s:
                 return queue.fail(
-                    s, job.id, worker_id=self.worker_id, token=job.token, error=error, retry=retry
+                    s,
+                    job.id,
+                    worker_id=self.worker_id,
+                    token=job.token,
+                    error=error,
+                    error_kind=kind,
+                    retry=retry,
                 )
 
         try:

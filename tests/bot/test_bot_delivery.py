@@ -74,12 +74,19 @@ async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> Async
 def queued(maker: Maker, person: Person) -> int:
     """A job for the person, queued as the bot would; its id."""
     with maker.begin() as s:
-        ensure_person(s, user_id=person.id, telegram_language="en")
+        ensure_person(s, user_id=person.id, telegram_language=person.user.get("language_code"))
         content = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
     return queue_job(maker, person.id, content)
 
 
-def finish(maker: Maker, person: Person, result: bytes | None, *, error: str = "") -> int:
+def finish(
+    maker: Maker,
+    person: Person,
+    result: bytes | None,
+    *,
+    error: str = "",
+    error_kind: str | None = None,
+) -> int:
     """Queue a job for the person and finish it as a worker would; its id."""
     job_id = queued(maker, person)
     claimed = claim(maker, "test-worker", lease=60)
@@ -87,7 +94,15 @@ def finish(maker: Maker, person: Person, result: bytes | None, *, error: str = "
     token = str(claimed.claim_token)
     with maker.begin() as s:
         if result is None:
-            queue.fail(s, job_id, worker_id="test-worker", token=token, error=error, retry=False)
+            queue.fail(
+                s,
+                job_id,
+                worker_id="test-worker",
+                token=token,
+                error=error,
+                error_kind=error_kind,
+                retry=False,
+            )
         else:
             size = Image.open(io.BytesIO(result)).size
             sha = blobs.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
@@ -139,10 +154,24 @@ async def test_a_result_telegram_will_not_take_as_a_photo_comes_as_a_file(
     await tg.wait_for(lambda: delivered(application.bot_data.sessionmaker, job_id))
 
 
-async def test_a_failure_is_explained(tg: FakeTelegram, application: Any) -> None:
-    alice = Person(tg)
-    finish(application.bot_data.sessionmaker, alice, None, error="the picture was too dark")
-    await alice.wait_reply("Sorry, I could not paint this one: the picture was too dark")
+async def test_a_failure_is_explained_in_the_persons_words_never_the_errors(
+    tg: FakeTelegram, application: Any
+) -> None:
+    maker = application.bot_data.sessionmaker
+    raw = "the engine hit an unexpected error (RuntimeError: CUDA error in /srv/engine/x.py:42)"
+    alice, boris, carol = Person(tg), Person(tg, language_code="ru"), Person(tg)
+    finish(maker, alice, None, error=raw, error_kind="engine_error")
+    finish(maker, boris, None, error="the GPU ran out of memory", error_kind="out_of_memory")
+    finish(maker, carol, None, error="from a newer engine", error_kind="kind_from_the_future")
+    told = await alice.wait_reply("Sorry, I could not paint this one")
+    assert told.text == "Sorry, I could not paint this one: something went wrong on my side."
+    assert (await boris.wait_reply("Простите")).text == (
+        "Простите, не получилось: сейчас это слишком большая картинка для меня; "
+        "уменьшите размер в /settings."
+    )
+    assert (await carol.wait_reply("Sorry")).text.endswith("something went wrong on my side.")
+    every = " ".join(m.text for p in (alice, boris, carol) for m in p.messages)
+    assert "RuntimeError" not in every and "GPU" not in every and "newer" not in every
 
 
 async def test_blocked_person_and_network_errors_do_not_stop_delivery(

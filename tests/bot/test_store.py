@@ -8,17 +8,28 @@ read through a copy in memory that their own setters keep current.
 
 from __future__ import annotations
 
+import hashlib
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.store.jobs import set_status_message, submit_job
 from bot.store.people import People
+from bot.store.uploads import (
+    UploadLimits,
+    bytes_kept,
+    check_allowance,
+    forget_uploads,
+    record_upload,
+    sent_last_hour,
+)
 from bot.store.waiting import NothingWaiting, Taken, take_picture, waiting_photo
+from bot.uploads import UploadRejected
 from engine.contract import PhotoParams
-from engine.jobs.models import ChatSession, Job, User
+from engine.jobs.models import ChatSession, Image, Job, Upload, User, utcnow
 from engine.jobs.queue import QueueFull
 
 Maker = sessionmaker[Session]
@@ -30,12 +41,20 @@ LIMITS: dict[str, Any] = {
     "max_attempts": 3,
 }
 PARAMS = PhotoParams(preset="fast")
+ROOMY = UploadLimits(per_hour=1000, stored_bytes=10**9)
 
 
-def take(maker: Maker, data: bytes) -> Taken:
+def take(maker: Maker, data: bytes, limits: UploadLimits = ROOMY, user_id: int = ALICE) -> Taken:
     with maker.begin() as s:
         return take_picture(
-            s, user_id=ALICE, chat_id=ALICE, data=data, mime="image/jpeg", width=4, height=3
+            s,
+            user_id=user_id,
+            chat_id=user_id,
+            data=data,
+            mime="image/jpeg",
+            width=4,
+            height=3,
+            limits=limits,
         )
 
 
@@ -150,3 +169,72 @@ async def test_people_keep_their_copy_in_memory_current_in_their_own_setters(
     with maker() as s:
         row = s.get(User, ALICE)
         assert row is not None and (row.language, row.quality) == ("en", "high")
+
+
+# -- each person's allowance of pictures ------------------------------------------------------
+
+
+def test_pictures_an_hour_are_counted_refused_ones_too(maker: Maker) -> None:
+    limits = UploadLimits(per_hour=3, stored_bytes=10**9)
+    take(maker, b"one", limits)
+    take(maker, b"two", limits)
+    with maker.begin() as s:  # downloaded and refused: it cost a download all the same
+        record_upload(s, user_id=ALICE, sha=None, size=5000)
+    with pytest.raises(UploadRejected) as caught:
+        take(maker, b"three", limits)
+    assert (caught.value.key, caught.value.values) == ("limit_uploads_hourly", {"limit": 3})
+    with maker() as s:  # nothing was stored for the refused one
+        assert s.scalar(select(func.count()).select_from(Image)) == 2
+    take(maker, b"three", limits, user_id=ALICE + 1)  # someone else's allowance is their own
+    # An hour later the allowance is whole again.
+    with maker.begin() as s:
+        s.execute(update(Upload).values(created_at=utcnow() - timedelta(hours=1, seconds=1)))
+        assert sent_last_hour(s, user_id=ALICE) == 0
+    take(maker, b"three", limits)
+
+
+def test_bytes_kept_count_each_stored_picture_once(maker: Maker) -> None:
+    limits = UploadLimits(per_hour=1000, stored_bytes=10)
+    take(maker, b"12345", limits)
+    take(maker, b"12345", limits)  # the same picture again: kept once
+    take(maker, b"678", limits)
+    with maker() as s:
+        assert bytes_kept(s, user_id=ALICE) == 8
+    with pytest.raises(UploadRejected) as caught:
+        take(maker, b"abc", limits)  # 11 bytes would be kept
+    assert caught.value.key == "limit_stored"
+    with maker.begin() as s:
+        check_allowance(s, user_id=ALICE, limits=limits, adding=2)  # 10 is within it
+        # A picture pruned meanwhile is no longer kept, and no longer counts.
+        s.execute(update(ChatSession).values(content_sha=None))
+        s.execute(delete(Image).where(Image.data == b"12345"))
+        assert bytes_kept(s, user_id=ALICE) == 3
+    take(maker, b"abc", limits)
+
+
+def test_a_picture_kept_already_may_be_sent_again_at_the_limit(maker: Maker) -> None:
+    limits = UploadLimits(per_hour=1000, stored_bytes=8)
+    take(maker, b"12345", limits)
+    take(maker, b"678", limits)  # 8 of 8 bytes kept
+    # The same photo again (another style for it) adds nothing to what is kept.
+    assert take(maker, b"12345", limits).sha == hashlib.sha256(b"12345").hexdigest()
+    # Someone else sending the same bytes: stored once, but new to them, so they count.
+    with pytest.raises(UploadRejected):
+        take(maker, b"12345", UploadLimits(per_hour=1000, stored_bytes=4), user_id=ALICE + 1)
+    with pytest.raises(UploadRejected) as caught:
+        take(maker, b"9", limits)  # anything new is one byte too many
+    assert caught.value.key == "limit_stored"
+
+
+def test_rows_that_no_longer_count_are_forgotten(maker: Maker) -> None:
+    take(maker, b"kept")
+    take(maker, b"pruned")
+    with maker.begin() as s:
+        record_upload(s, user_id=ALICE, sha=None, size=1)
+        s.execute(update(ChatSession).values(content_sha=None))
+        s.execute(delete(Image).where(Image.data == b"pruned"))
+        assert forget_uploads(s) == 0  # within the hour they all still count
+    with maker.begin() as s:
+        s.execute(update(Upload).values(created_at=utcnow() - timedelta(hours=2)))
+        assert forget_uploads(s) == 2  # the refused one, and the pruned one
+        assert [u.sha256 is not None for u in s.scalars(select(Upload))] == [True]

@@ -288,6 +288,7 @@ def test_an_expired_lease_puts_the_job_back_then_fails_it(
     failed = job(maker, job_id)
     assert failed.state == "failed"
     assert failed.error == "the engine stopped while working on it twice"
+    assert failed.error_kind == "engine_stopped"
 
 
 def test_release_hands_the_job_back_without_counting_the_attempt(

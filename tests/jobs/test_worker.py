@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from engine.contract import JobKind, PhotoParams
+from engine.contract import FailureKind, JobKind, PhotoParams
 from engine.jobs import blobs, queue
 from engine.jobs.models import Job
 from engine.jobs.models import Worker as WorkerRow
@@ -83,13 +83,14 @@ def test_a_bad_picture_fails_at_once_with_the_reason(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
     def run(inputs: JobInput, progress: Progress) -> JobResult:
-        raise BadJob("the picture is damaged or incomplete")
+        raise BadJob("the picture is damaged or incomplete", FailureKind.BAD_PICTURE)
 
     job_id = submit(maker, people[0], picture, max_attempts=3)
     make_worker(maker, tmp_path, run).run(once=True)
     failed = job(maker, job_id)
     assert (failed.state, failed.attempts) == ("failed", 1)
     assert failed.error == "the picture is damaged or incomplete"
+    assert failed.error_kind == "bad_picture"
 
 
 def test_an_unexpected_error_is_retried_then_reported(
@@ -107,6 +108,7 @@ def test_an_unexpected_error_is_retried_then_reported(
     failed = job(maker, job_id)
     assert failed.state == "failed"
     assert failed.error == "the engine hit an unexpected error (RuntimeError: boom) (tried 2 times)"
+    assert failed.error_kind == "engine_error"  # what the person is told: never the text
 
 
 def test_a_missing_picture_fails_with_a_reason(
@@ -124,6 +126,7 @@ def test_a_missing_picture_fails_with_a_reason(
     failed = job(maker, job_id)
     assert failed.state == "failed"
     assert failed.error == "a picture for this job is missing; please send it again"
+    assert failed.error_kind == "missing_picture"
 
 
 def _stops_when_told(
@@ -237,3 +240,4 @@ def test_parameters_the_engine_cannot_read_fail_the_job_at_once_with_the_reason(
     assert failed.error is not None
     assert failed.error.startswith("the job's options are not valid: ")
     assert "newer than this engine reads" in failed.error
+    assert failed.error_kind == "bad_options"

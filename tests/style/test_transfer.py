@@ -224,3 +224,33 @@ def test_tiny_and_odd_shapes_work(
         photo = draw(width, height, seed=4, hue=1)
         params = dataclasses.replace(TINY, size=max(width, height), steps=(1, 1))
         assert stylize(photo, [painting], model=vgg, params=params).size == (width, height)
+
+
+@pytest.mark.parametrize("normalise", ["photo", "photo_layer"])
+def test_normalised_style_term_starts_at_the_style_weight_for_every_painting(
+    vgg: VGG19Features,
+    photo: Image.Image,
+    painting: Image.Image,
+    painting2: Image.Image,
+    normalise: str,
+) -> None:
+    # A painting and a faded one (weak textures: small Gram matrices). The first step's loss
+    # is the objective at the photo, where the content term is zero: with the style term
+    # divided by its value there, it is style_weight x strength whatever the painting, which
+    # is what makes one strength step move every painting alike.
+    params = TransferParams(
+        size=48, scales=1, steps=(1,), seed=0, precision="fp32", tv_weight=0.0,
+        style_weight=3.0, strength=1.6, style_normalise=normalise,
+    )  # fmt: skip
+    plain = dataclasses.replace(params, style_normalise="none")
+
+    def first_loss(style: Image.Image, p: TransferParams) -> float:
+        losses: list[float] = []
+        stylize(photo, [style], model=vgg, params=p, callback=lambda pr: losses.append(pr.loss))
+        return losses[0]
+
+    faded = Image.blend(painting2, Image.new("RGB", painting2.size, (128, 128, 128)), 0.7)
+    for style in (painting, faded):
+        assert first_loss(style, params) == pytest.approx(3.0 * 1.6, rel=1e-4)
+    unnormalised = sorted(first_loss(style, plain) for style in (painting, faded))
+    assert unnormalised[1] > 1.5 * unnormalised[0]  # without it, far apart

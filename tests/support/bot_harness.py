@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.delivery.loop import Delivery
+from bot.settings import BotSettings
 
 from .fake_telegram import FakeTelegram, Person
 from .pictures import painting
@@ -153,8 +154,6 @@ async def delivery_passes(delivery: Delivery, count: int, *, timeout: float = 30
 
 def in_process_settings(tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str) -> Any:
     """The bot's settings for a bot in the test's own process (``env`` adds or overrides)."""
-    from bot.settings import BotSettings
-
     return BotSettings.from_env(
         {
             "BOT_TOKEN": tg.token,
@@ -206,3 +205,8 @@ async def running_bot(
         yield application
     finally:
         await stop_bot(application)
+
+
+# The intake tests' name for the same thing: the bot in the test's event loop, ``env`` its
+# settings; yields the application.
+bot_in_process = running_bot

@@ -108,6 +108,18 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IEND", b"")
 
 
+def png_bomb(width: int, height: int) -> bytes:
+    """About 100 bytes of PNG that claim ``width`` x ``height`` pixels, with the start of
+    their data: zeros that compress a thousand to one, as a decompression bomb's do."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 50_000, 9))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
 def png_16_bit_rgb(pixel: tuple[int, int, int], size: int = 32) -> bytes:
     """A 16-bit-per-channel RGB PNG of one colour, written by hand (Pillow cannot save one)."""
     header = struct.pack(">IIBBBBB", size, size, 16, 2, 0, 0, 0)

@@ -80,17 +80,24 @@ class Person:
         data: bytes,
         *,
         file_name: str = "picture.jpg",
-        mime_type: str = "image/jpeg",
+        mime_type: str | None = "image/jpeg",
         claimed_size: int | None = None,
+        hide_size: bool = False,
     ) -> JSON:
-        """Send a file as it is (full quality); ``claimed_size`` fakes a huge file."""
+        """Send a file as it is (full quality); ``claimed_size`` fakes a huge file;
+        ``hide_size``: Telegram gives no ``file_size``; ``mime_type`` None: nor a type."""
         if claimed_size is None:
             info = self.tg.add_file(
-                data, path_prefix="documents", suffix=file_name.rsplit(".", 1)[-1]
+                data,
+                path_prefix="documents",
+                suffix=file_name.rsplit(".", 1)[-1],
+                hide_size=hide_size,
             )
         else:
             info = self.tg.add_virtual_file(claimed_size)
-        document = dict(info, file_name=file_name, mime_type=mime_type)
+        document = dict(info, file_name=file_name)
+        if mime_type is not None:
+            document["mime_type"] = mime_type
         return self._send(document=document)
 
     def send_sticker(self) -> JSON:

@@ -81,6 +81,9 @@ class StoredFile:
     file_unique_id: str
     data: bytes
     file_path: str
+    # Telegram may leave file_size out (of the message and of getFile alike); this fake then
+    # also sends the file without a Content-Length, the worst a downloader can get.
+    hide_size: bool = False
 
 
 @dataclass
@@ -217,6 +220,7 @@ class FakeTelegram:
         self._slow: list[SlowReply] = []
         self._storms: list[Storm] = []
         self._virtual_sizes: dict[str, int] = {}  # file_id -> the size a file claims to have
+        self.file_bytes_sent: dict[str, int] = {}  # file_path -> bytes written to downloaders
         self._photos: dict[str, list[JSON]] = {}  # file_id of any size -> the photo's sizes
         self._callback_queries: set[str] = set()  # ids of button presses sent to the bot
         self._chat_types: dict[int, JSON] = {}  # chats that are no person's private chat
@@ -347,21 +351,33 @@ class FakeTelegram:
         """Updates the bot has not yet confirmed."""
         return [u for u in self._updates if u["update_id"] >= self._confirmed]
 
-    def add_file(self, data: bytes, *, path_prefix: str = "photos", suffix: str = "jpg") -> JSON:
-        """Store bytes as a Telegram file; returns its ``file_id``/``file_unique_id``/size."""
+    def add_file(
+        self,
+        data: bytes,
+        *,
+        path_prefix: str = "photos",
+        suffix: str = "jpg",
+        hide_size: bool = False,
+    ) -> JSON:
+        """Store bytes as a Telegram file; returns its ``file_id``/``file_unique_id``/size
+        (``hide_size``: without ``file_size``, as Telegram sometimes sends files)."""
         n = next(self._file_ids)
         stored = StoredFile(
             file_id=f"FILE{n:06d}-{'x' * 20}",
             file_unique_id=f"U{n:06d}",
             data=data,
             file_path=f"{path_prefix}/file_{n}.{suffix}",
+            hide_size=hide_size,
         )
         self.files[stored.file_id] = stored
-        return {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_size": len(data),
-        }
+        info: JSON = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id}
+        if not hide_size:
+            info["file_size"] = len(data)
+        return info
+
+    def files_downloaded(self) -> list[str]:
+        """The paths of the files anyone has started to download, in order."""
+        return list(self.file_bytes_sent)
 
     def add_virtual_file(self, size: int) -> JSON:
         """A file that claims ``size`` bytes without holding them (for too-large uploads)."""
@@ -472,14 +488,32 @@ class FakeTelegram:
             self._notify()
         return web.json_response({"ok": True, "result": result})
 
-    async def _handle_file(self, request: web.Request) -> web.Response:
+    async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        """A file, written in chunks as a file server does, counting what was written (a
+        downloader that gives up early leaves the rest unsent)."""
         if request.match_info["token"] != self.token:
             return web.Response(status=401, text="Unauthorized")
         path = request.match_info["path"]
-        for stored in self.files.values():
-            if stored.file_path == path:
-                return web.Response(body=stored.data, content_type="application/octet-stream")
-        return web.Response(status=404, text="Not Found")
+        stored = next((f for f in self.files.values() if f.file_path == path), None)
+        if stored is None:
+            return web.Response(status=404, text="Not Found")
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        if stored.hide_size:
+            response.enable_chunked_encoding()
+        else:
+            response.content_length = len(stored.data)
+        self.file_bytes_sent.setdefault(path, 0)
+        await response.prepare(request)
+        chunk = 64 * 1024
+        try:
+            for start in range(0, len(stored.data), chunk):
+                part = stored.data[start : start + chunk]
+                await response.write(part)
+                self.file_bytes_sent[path] += len(part)
+            await response.write_eof()
+        except (ConnectionResetError, ConnectionError):
+            pass  # the downloader hung up
+        return response
 
     async def _read_params(self, request: web.Request) -> JSON:
         """Form, multipart or JSON bodies, and query strings, as the real server accepts."""
@@ -893,12 +927,14 @@ class FakeTelegram:
         size = self._virtual_sizes.get(file_id, len(stored.data))
         if size > MAX_DOWNLOAD_BYTES:
             raise ApiError(400, "Bad Request: file is too big")
-        return {
+        found: JSON = {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "file_size": size,
             "file_path": stored.file_path,
         }
+        if not stored.hide_size:
+            found["file_size"] = size
+        return found
 
 
 class ThreadedFakeTelegram:
