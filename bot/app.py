@@ -33,7 +33,7 @@ from .admin_reports import AdminReports
 from .context import BotData, Context
 from .delivery.loop import Delivery
 from .engine_process import EngineProcess
-from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start
+from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start, timelapse
 from .handlers.common import who
 from .housekeeping import Housekeeping
 from .http import AiohttpRequest
@@ -79,6 +79,7 @@ def handlers() -> list[BaseHandler[Update, Context, Any]]:
         CallbackQueryHandler(jobs.cancel_button, pattern=r"^x:"),
         CallbackQueryHandler(jobs.swap_button, pattern=r"^w:"),
         CallbackQueryHandler(jobs.rerun_button, pattern=r"^r:"),
+        CallbackQueryHandler(timelapse.timelapse_button, pattern=r"^t:"),
         CallbackQueryHandler(settings_menu.settings_button, pattern=r"^s(:|$)"),
         CallbackQueryHandler(start.choose_language, pattern=r"^l:"),
         CallbackQueryHandler(fallback.stale_button),

@@ -10,6 +10,7 @@ Whether a job or preset named in it belongs to the presser is checked by the han
     "w:<job>"           swap the photo and the style of a job, and run it again
     "r:<job>:<how>"     run a finished job again: n (new style), s (stronger), w (weaker),
                         c (keep colours), f (send the full-quality file)
+    "t:<job>"           send the film of how a job's result was painted
     "s"                 the settings menu; "s:<setting>" a setting's values;
     "s:<setting>:<v>"   set a value
     "l:<lang>"          choose a language
@@ -37,6 +38,7 @@ SETTING_VALUES: dict[str, tuple[str, ...]] = {
     "colors": ("0", "1"),
     "quality": PRESET_NAMES,
     "file": ("0", "1"),
+    "previews": ("0", "1"),
 }
 LANGUAGE_CODES = ("en", "ru")
 
@@ -68,6 +70,11 @@ class Rerun:
 
 
 @dataclass(frozen=True)
+class Timelapse:
+    job_id: int
+
+
+@dataclass(frozen=True)
 class SettingsMenu:
     setting: str | None = None  # None: the main menu
     value: str | None = None  # None: show the values
@@ -78,7 +85,16 @@ class ChooseLanguage:
     language: str
 
 
-Action = PickPreset | GalleryPage | CancelJob | SwapJob | Rerun | SettingsMenu | ChooseLanguage
+Action = (
+    PickPreset
+    | GalleryPage
+    | CancelJob
+    | SwapJob
+    | Rerun
+    | Timelapse
+    | SettingsMenu
+    | ChooseLanguage
+)
 
 
 def encode(action: Action) -> str:
@@ -94,6 +110,8 @@ def encode(action: Action) -> str:
             data = f"w:{job_id}"
         case Rerun(job_id, how):
             data = f"r:{job_id}:{how}"
+        case Timelapse(job_id):
+            data = f"t:{job_id}"
         case SettingsMenu(setting, value):
             data = ":".join(["s", *(p for p in (setting, value) if p is not None)])
         case ChooseLanguage(language):
@@ -130,6 +148,9 @@ def parse(data: str | None) -> Action | None:
         case "r", [job, how] if how in RERUN_HOWS:
             job_id = _job_id(job)
             return Rerun(job_id, how) if job_id else None
+        case "t", [job]:
+            job_id = _job_id(job)
+            return Timelapse(job_id) if job_id else None
         case "s", []:
             return SettingsMenu()
         case "s", [setting] if setting in SETTING_VALUES:

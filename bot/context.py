@@ -44,8 +44,10 @@ class BotData:
     stop_metrics: Callable[[], None]  # the /metrics server, if METRICS_PORT is set
     forget_queue_metrics: Callable[[], None]
     reports: AdminReports  # what the admins are told about errors, and how often
+    films_making: set[int]  # jobs whose time-lapse film is being made and sent
 
     def __init__(self) -> None:
+        self.films_making = set()
         self.gallery_pages = {}
         self.gallery_file_ids = {}
         self.preset_images = {}

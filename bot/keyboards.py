@@ -14,6 +14,7 @@ from .callback_data import (
     Rerun,
     SettingsMenu,
     SwapJob,
+    Timelapse,
     encode,
 )
 from .presets import PAGE_SIZE, PresetLibrary
@@ -49,8 +50,11 @@ def queued(job_id: int, t: Texts, *, swap: bool) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-def result(job_id: int, t: Texts, *, file_button: bool) -> InlineKeyboardMarkup:
-    """Under a result: another style, stronger, weaker, keep colours (and the file)."""
+def result(
+    job_id: int, t: Texts, *, file_button: bool, timelapse: bool = False
+) -> InlineKeyboardMarkup:
+    """Under a result: another style, stronger, weaker, keep colours (and the file, and how it
+    was painted when its frames were kept)."""
     rows = [
         [_button(t("btn_another"), Rerun(job_id, "n"))],
         [
@@ -61,6 +65,8 @@ def result(job_id: int, t: Texts, *, file_button: bool) -> InlineKeyboardMarkup:
     ]
     if file_button:
         rows.append([_button(t("btn_file"), Rerun(job_id, "f"))])
+    if timelapse:
+        rows.append([_button(t("btn_timelapse"), Timelapse(job_id))])
     return InlineKeyboardMarkup(rows)
 
 
@@ -76,6 +82,7 @@ SETTING_NAMES = {
     "colors": "setting_colors",
     "quality": "setting_quality",
     "file": "setting_file",
+    "previews": "setting_previews",
 }
 
 
@@ -100,6 +107,8 @@ def current_value(person: Person, setting: str) -> str:
         return "1" if person.keep_colors else "0"
     if setting == "quality":
         return person.quality
+    if setting == "previews":
+        return "1" if person.previews else "0"
     return "1" if person.send_file else "0"
 
 

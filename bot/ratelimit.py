@@ -6,15 +6,15 @@ python-telegram-bot's ``AIORateLimiter`` keeps to them first come, first served:
 people write at once, the gallery someone is waiting for queues behind the progress edits of
 everyone else's jobs. This limiter keeps the same limits, and when calls have to wait it lets
 them go by :class:`Priority`: answers first (a gallery, a reply, a result), then new status
-messages, then edits of status messages. One chat's calls still go in the order they were
-made, so nobody sees their messages reordered: a chat waits with the most urgent priority
-among its waiting calls.
+messages, then edits of status messages, and last the pictures of live previews. One chat's
+calls still go in the order they were made, so nobody sees their messages reordered: a chat
+waits with the most urgent priority among its waiting calls.
 
 A caller names the priority with python-telegram-bot's ``rate_limit_args``, e.g.
 ``bot.edit_message_text(..., rate_limit_args=Priority.EDIT)``; without it a call is an answer.
 Calls that name no chat (answering a button, ``getFile``, ``getUpdates``) are not limited, as
 in python-telegram-bot. A 429 from Telegram holds every call for the time it asks, and the
-call is tried again, up to ``max_retries`` times.
+call is tried again, up to ``max_retries`` times; a preview is not: a fresher one follows.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class Priority(IntEnum):
     ANSWER = 0  # what a person is waiting for: a reply, a gallery, a result
     STATUS = 1  # a new status message under a queued job
     EDIT = 2  # a status message brought up to date (place in the queue, progress)
+    PREVIEW = 3  # a status message's picture replaced by the painting as it is now
 
 
 @dataclass(eq=False)
@@ -124,11 +125,11 @@ class PriorityRateLimiter(BaseRateLimiter[int]):
             except RetryAfter as e:
                 FLOOD_WAITS.inc()
                 TELEGRAM_ERRORS.labels("flood").inc()
-                if attempt >= self._max_retries:
-                    raise
                 seconds = retry_seconds(e) + 0.1
                 logger.info("%s: flood control, every call waits %.1f s", endpoint, seconds)
                 self._held_until = max(self._held_until, time.monotonic() + seconds)
+                if attempt >= self._max_retries or priority >= Priority.PREVIEW:
+                    raise
             except TelegramError as e:  # every call the bot makes passes here: count them
                 TELEGRAM_ERRORS.labels(error_kind(e)).inc()
                 raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import logging
 import os
 import sys
@@ -25,11 +26,19 @@ from PIL import Image as PILImage
 from engine import images
 from engine.contract import FailureKind, JobKind, PhotoParams
 from engine.env import SettingsError
-from engine.jobs import worker
+from engine.jobs import outputs, worker
 from engine.jobs.db import LOG_FORMAT
 from engine.jobs.queue import StopReason
 from engine.jobs.settings import EngineSettings
-from engine.jobs.worker import BadJob, EngineUnavailable, JobInput, JobResult, Progress, Stopped
+from engine.jobs.worker import (
+    BadJob,
+    EngineUnavailable,
+    JobInput,
+    JobResult,
+    Progress,
+    Snapshot,
+    Stopped,
+)
 from engine.style import quality, transfer
 from engine.style.settings import StyleSettings
 from engine.style.vgg import VGG19Features, WeightsError, load_vgg19, resolve_device
@@ -74,7 +83,9 @@ class StyleRunner:
         stop: list[StopReason] = []
 
         def callback(p: transfer.Progress) -> bool:
-            reason = progress(p.fraction, p.eta)
+            reason = progress(
+                p.fraction, p.eta, step=p.step, total=p.total, snapshot=small_snapshot(p)
+            )
             if reason is not None:
                 stop.append(reason)
             return reason is None
@@ -117,6 +128,20 @@ class StyleRunner:
                     ) from None
                 logger.warning("out of GPU memory at %d px; trying %d px", size, smaller)
                 size = smaller
+
+
+def small_snapshot(p: transfer.Progress) -> Snapshot | None:
+    """The worker's :data:`Snapshot` of a step: the style engine's picture of it, copied off
+    the device once however many sizes are asked for, shrunk and encoded as a JPEG."""
+    if p.snapshot is None:
+        return None
+    picture = functools.cache(p.snapshot)
+
+    @functools.cache
+    def small(side: int) -> outputs.Picture:
+        return outputs.Picture(*images.small_jpeg(picture(), side))
+
+    return small
 
 
 def main(argv: list[str], *, prog: str, command: str) -> int:

@@ -55,6 +55,26 @@ STYLE_SCALE_RANGE = (0.25, 4.0)  # the painting's size relative to the result
 MAX_STEPS = 5000
 MAX_SEED = 2**63 - 1
 
+# What a running job shows of itself, whatever its kind (a photo, tomorrow the frame of a
+# video being painted): a small preview, replaced as the run goes on, and a bounded series of
+# frames for its time-lapse, spread evenly over the run's steps. Both are JPEGs this small.
+PREVIEW_SIDE = 384  # long side of the preview the status message shows, pixels
+FRAME_SIDE = 320  # long side of a time-lapse frame
+MAX_FRAMES = 48  # frames kept per run, at most (the time-lapse adds the photo and the result)
+
+
+def frame_steps(total: int, frames: int = MAX_FRAMES) -> tuple[int, ...]:
+    """The steps (1-based) after which a run of ``total`` steps keeps a time-lapse frame.
+
+    The total is known when the run starts (the schedule's), so the frames are placed once:
+    ``frames`` of them (fewer if the run is shorter), evenly spread, the last after the last
+    step, so a film plays at an even pace from start to finish.
+    """
+    count = min(frames, total)
+    if count <= 0:
+        return ()
+    return tuple(-(-k * total // count) for k in range(1, count + 1))  # ceil(k * total / count)
+
 
 class BadParams(ValueError):
     """Parameters the engine cannot accept; ``str(e)`` says which and why, for a person."""

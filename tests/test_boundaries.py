@@ -39,6 +39,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "engine.contract": ("torch", "sqlalchemy", "telegram", "PIL", "engine.jobs", "engine.style"),
     "engine.env": ("torch", "sqlalchemy", "telegram", "PIL", "engine.jobs", "engine.style"),
     "engine.images": ("torch", "sqlalchemy", "telegram", "engine.jobs", "engine.style"),
+    # The time-lapse film: Pillow, and PyAV when a film is made; the bot and the CLI share it.
+    "engine.timelapse": ("torch", "sqlalchemy", "telegram", "av", "engine.jobs", "engine.style"),
 }
 
 # Run in a fresh interpreter: import the package and every module in it, one at a time, and

@@ -58,6 +58,35 @@ def test_the_real_engine_paints_a_tiny_picture(
     assert failed.error_kind == "bad_picture"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_the_real_engine_keeps_a_preview_and_the_time_lapse_frames(
+    maker: Maker, people: list[int], tmp_path: Path
+) -> None:
+    from engine.jobs import outputs
+
+    with maker.begin() as s:
+        content = blobs.put_image(s, gradient_png(96, 64, 3), mime="image/png", width=96, height=64)
+        style = blobs.put_image(s, gradient_png(64, 64, 4), mime="image/png", width=64, height=64)
+    job_id = submit(
+        maker, people[0], content, style=style, params=PhotoParams(size=96, steps=6, seed=2)
+    )
+    worker = make_worker(
+        maker, tmp_path, bridge.StyleRunner("cpu"), preview_seconds=1e-9, output_budget=float("inf")
+    )
+    worker.run(once=True)
+    assert job(maker, job_id).state == "done"
+    with maker() as s:
+        frames = [
+            Image.open(io.BytesIO(data)).convert("RGB") for data in outputs.frames_of(s, job_id)
+        ]
+    assert len(frames) == 6  # a frame of every step of so short a run
+    # Coarse to fine: the first level's frames are smaller, the last is the result's size.
+    assert frames[-1].size == (96, 64) and frames[0].width < 96
+    assert worker.last_costs is not None and worker.last_costs.previews == 6
+    assert frames[-2].resize((96, 64)).tobytes() != frames[-1].tobytes()  # it changes
+
+
 def _runner_without_a_model() -> bridge.StyleRunner:
     runner = object.__new__(bridge.StyleRunner)  # the fake stylize never touches the model
     runner.device = torch.device("cpu")
@@ -140,6 +169,8 @@ def test_the_stop_reason_comes_through_the_style_engine(
         styles=((picture, 1.0),),
     )
     with pytest.raises(Stopped) as stopped:
-        _runner_without_a_model()(inputs, lambda fraction, _: reason if fraction >= 0.03 else None)
+        _runner_without_a_model()(
+            inputs, lambda fraction, _, **__: reason if fraction >= 0.03 else None
+        )
     assert stopped.value.reason is reason
     assert steps == [1, 2, 3]  # it stopped at the step whose report was answered (3/99)

@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="6 people, 1 job each, SQLite only: 1 worker, arrivals over 5 s, the kill run",
     )
+    parser.add_argument(
+        "--no-previews",
+        action="store_true",
+        help="people with live previews off (a text status message, as before issue #14)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per configuration")
     parser.add_argument("--write", action="store_true", help="update docs/BENCHMARKS.md")
     parser.add_argument(
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 jobs=args.jobs,
                 postgres=args.postgres,
                 timeout=args.timeout,
+                previews=not args.no_previews,
             )
         )
         for problem in outcome.problems[:20]:

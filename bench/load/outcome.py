@@ -46,7 +46,9 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     people: int = 0
     per_person: int = 0
-    edits: int = 0  # status-message edits (queue place, progress) the bot made in the run
+    edits: int = 0  # status-message edits (queue place, progress, picture) the bot made in the run
+    pictures: int = 0  # of those, new pictures (editMessageMedia: live previews, the result)
+    previews: bool = True  # the people had live previews on
     bot_cpu: float = float("nan")  # CPU seconds the bot process used in the run
     killed_worker: bool = False  # the kill run: a worker got SIGKILL and a new one started
     killed_job: int | None = None  # the job a SIGKILLed worker was running

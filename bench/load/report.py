@@ -81,8 +81,8 @@ def breakdown(outcomes: list[Outcome]) -> str:
         "| photo→gallery p50 "
         "| tap→queued message p50 | worker outside the run p50 "
         "| finished→in the chat p50 | finished→in the chat p95 | status edits per job "
-        "| bot CPU per job |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| of which pictures | bot CPU per job |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for o in outcomes:
         lines.append(
@@ -91,7 +91,8 @@ def breakdown(outcomes: list[Outcome]) -> str:
             f"| {percentile(o.intake, 50):.2f} s | {percentile(o.to_gallery, 50):.2f} s "
             f"| {percentile(o.tap_to_queued, 50):.2f} s | {percentile(o.worker_extra, 50):.2f} s "
             f"| {percentile(o.delivery, 50):.2f} s | {percentile(o.delivery, 95):.2f} s "
-            f"| {o.edits / max(o.jobs, 1):.1f} | {1000 * o.bot_cpu / max(o.jobs, 1):.0f} ms |"
+            f"| {o.edits / max(o.jobs, 1):.1f} | {o.pictures / max(o.jobs, 1):.1f} "
+            f"| {1000 * o.bot_cpu / max(o.jobs, 1):.0f} ms |"
         )
     return "\n".join(lines)
 
@@ -215,6 +216,8 @@ def as_json(outcomes: list[Outcome]) -> dict[str, Any]:
                 "run_p50": p50(o.run),
                 "overhead_p50": p50(o.overhead),
                 "status_edits": o.edits,
+                "status_pictures": o.pictures,
+                "previews": o.previews,
                 "bot_cpu_seconds": o.bot_cpu,
                 "killed_worker": o.killed_worker,
                 "killed_job": o.killed_job,

@@ -25,9 +25,22 @@ from .service import (
     wait_workers,
 )
 
+EDITS = ("editMessageText", "editMessageCaption", "editMessageMedia")
+
+
+def status_edits(tg: FakeTelegram) -> tuple[int, int]:
+    """Status-message edits so far, of every kind, and of those the pictures."""
+    return sum(len(tg.calls_of(m)) for m in EDITS), len(tg.calls_of("editMessageMedia"))
+
 
 async def run_config(
-    config: Config, *, people: int, jobs: int, postgres: str | None, timeout: float
+    config: Config,
+    *,
+    people: int,
+    jobs: int,
+    postgres: str | None,
+    timeout: float,
+    previews: bool = True,
 ) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="stylebot-load-") as temp:
         directory = Path(temp)
@@ -39,7 +52,9 @@ async def run_config(
                 env = service_env(tg, database_url, presets, directory)
                 service = Service(env, directory / "service.log")
                 try:
-                    return await drive(config, tg, service, database_url, people, jobs, timeout)
+                    return await drive(
+                        config, tg, service, database_url, people, jobs, timeout, previews
+                    )
                 except BaseException:
                     print(f"--- the service's log ---\n{service.log.read_text()[-6000:]}")
                     raise
@@ -58,6 +73,7 @@ async def drive(
     people_count: int,
     jobs: int,
     timeout: float,
+    previews: bool = True,
 ) -> Outcome:
     await service.start_bot()
     await tg.wait_for(lambda: len(tg.calls_of("getUpdates")) > 0, timeout=120)
@@ -65,7 +81,7 @@ async def drive(
         await service.start_worker()
     people = [Person(tg, first_name=f"P{i}") for i in range(people_count)]
     for person in people:  # the fast preset at 64 px: tiny pictures, the real schedule
-        small_settings(database_url, person, size=64)
+        small_settings(database_url, person, size=64, previews=previews)
     # A worker registers once torch and VGG-19 are loaded: start the clock after that.
     await wait_workers(database_url, config.workers, service)
 
@@ -76,8 +92,9 @@ async def drive(
         seconds=float("nan"),
         people=people_count,
         per_person=jobs,
+        previews=previews,
     )
-    edits_before = len(tg.calls_of("editMessageText"))
+    edits_before, pictures_before = status_edits(tg)
     assert service.bot is not None
     cpu_before = process_cpu(service.bot.pid)
     killer = (
@@ -105,7 +122,8 @@ async def drive(
         )
     results = [m.sent_at for p in people for m in p.messages if is_answer(m)]
     outcome.seconds = (max(results) if results else time.monotonic()) - start
-    outcome.edits = len(tg.calls_of("editMessageText")) - edits_before
+    edits, pictures = status_edits(tg)
+    outcome.edits, outcome.pictures = edits - edits_before, pictures - pictures_before
     outcome.bot_cpu = process_cpu(service.bot.pid) - cpu_before
     await service.delivery_passes(20)  # anything answered twice would show up now
     if killer is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from datetime import timedelta
@@ -134,6 +135,9 @@ class Delivery:
     async def tick(self) -> None:
         """One pass: start answering every finished job that is due, then refresh the status
         messages that are due."""
+        # Jobs whose status message was on its way when the read began were read without
+        # it: they wait for the next pass, as those still on their way do.
+        posting = self.status.posting_now()
         if len(self._answering) < ANSWERS_AT_ONCE:
             due = await in_transaction(
                 self.maker, finished_jobs, limit=2 * ANSWERS_AT_ONCE, skip=tuple(self._answering)
@@ -141,7 +145,11 @@ class Delivery:
             for job in due:
                 if len(self._answering) >= ANSWERS_AT_ONCE or self._stopping:
                     break
-                if job.job_id in self._answering or self.status.is_posting(job.job_id):
+                if (
+                    job.job_id in self._answering
+                    or job.job_id in posting
+                    or self.status.is_posting(job.job_id)
+                ):
                     continue
                 task = asyncio.create_task(self._answer(job), name=f"answer {job.job_id}")
                 self._answering[job.job_id] = task
@@ -182,10 +190,11 @@ class Delivery:
 
     async def _close_status(self, answer: Answer, t: Texts) -> None:
         """Bring the status message to its last word; if that fails, it only says less."""
+        job = answer.job
+        if job.chat_id != answer.chat_id:  # the chat migrated on the way: the message is there
+            job = dataclasses.replace(job, chat_id=answer.chat_id)
         try:
-            await self.status.close(
-                answer.chat_id, answer.job.status_message_id, closing_text(answer.job, t)
-            )
+            await self.status.close(job, closing_text(job, t), result=answer.photo)
         except TelegramError as e:
             logger.info("job %s: status message left as it was (%s)", answer.job.job_id, e)
 

@@ -57,6 +57,9 @@ class Answer:
     result_message_id: int | None
     file_message_id: int | None
     unsaved: bool = False
+    # The result's photo message, when this process sent it: the status message's last
+    # picture reuses it (no second upload).
+    photo: Message | None = None
 
     @classmethod
     def of(cls, job: Finished) -> Answer:
@@ -99,7 +102,9 @@ class ResultSender:
         photo = as_photo(len(data), width, height)
         file = not photo or job.send_file or max(width, height) > PHOTO_KEPT_SIDE
         caption = t("result_caption", seconds=job.run_seconds or 0)
-        markup: InlineKeyboardMarkup | None = keyboards.result(job.job_id, t, file_button=not file)
+        markup: InlineKeyboardMarkup | None = keyboards.result(
+            job.job_id, t, file_button=not file, timelapse=job.frames > 0
+        )
         if photo and answer.result_message_id is None:
             if len(data) > UPLOAD_ACTION_BYTES:
                 with contextlib.suppress(TelegramError):
@@ -115,6 +120,7 @@ class ResultSender:
                 logger.warning("job %s: not taken as a photo (%s); sending a file", job.job_id, e)
                 file = True
             else:
+                answer.photo = sent
                 await self._record(answer, result_message_id=sent.message_id)
         if not file or answer.file_message_id is not None:
             return True

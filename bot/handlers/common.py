@@ -42,6 +42,21 @@ async def edit_text(
             raise
 
 
+async def edit_words(
+    message: Message | None, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Edit what a message says: the caption of a picture (a status message with live
+    previews), else the text; an edit that changes nothing is not an error."""
+    if message is None or not message.photo:
+        await edit_text(message, text, markup)
+        return
+    try:
+        await message.edit_caption(text, reply_markup=markup)
+    except BadRequest as e:
+        if "not modified" not in str(e).lower():
+            raise
+
+
 def pressed_message(update: Update) -> Message | None:
     """The message whose button was pressed, when it is still accessible."""
     query = update.callback_query

@@ -16,7 +16,7 @@ from ..store.jobs import JobView, job_of, open_job_ids
 from ..store.people import Person
 from ..store.waiting import set_waiting_photo
 from ..texts import Texts
-from .common import edit_text, pressed_message, refuse_button, reply, who
+from .common import edit_words, pressed_message, refuse_button, reply, who
 from .gallery import send_gallery
 from .submission import submit
 
@@ -47,8 +47,10 @@ async def cancel_button(update: Update, context: Context) -> None:
         await refuse_button(update, t)
         return
     if await context.db(queue.cancel, job_id=job.id, user_id=person.id):
+        # The message says so at once; no progress or picture may overwrite it meanwhile.
+        context.bot_data.delivery.status.hold(job.id)
         await query.answer(t("cancel_done"))
-        await edit_text(pressed_message(update), t("cancelled_status"), None)
+        await edit_words(pressed_message(update), t("cancelled_status"), None)
     else:
         await query.answer(t("cancel_too_late"))
 
@@ -65,9 +67,10 @@ async def swap_button(update: Update, context: Context) -> None:
     if job is None or len(job.styles) != 1:
         await refuse_button(update, t)
         return
-    await context.db(queue.cancel, job_id=job.id, user_id=person.id)
+    if await context.db(queue.cancel, job_id=job.id, user_id=person.id):
+        context.bot_data.delivery.status.hold(job.id)
     await query.answer(t("swapped"))
-    await edit_text(pressed_message(update), t("swapped"), None)
+    await edit_words(pressed_message(update), t("swapped"), None)
     ((style_sha, _),) = job.styles
     await submit(
         update,

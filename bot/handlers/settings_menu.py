@@ -1,4 +1,5 @@
-"""/settings: an inline menu for size, strength, colours, quality and the full-quality file."""
+"""/settings: an inline menu for size, strength, colours, quality, the full-quality file and
+live previews."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def summary(person: Person, t: Texts) -> str:
         keep_colors=label("colors"),
         quality=label("quality"),
         send_file=label("file"),
+        previews=label("previews"),
     )
 
 

@@ -88,6 +88,8 @@ async def submit(
         await query.answer(toast)
     text = status_text(t, JobState.QUEUED, position=position)
     markup = keyboards.queued(job_id, t, swap=swap)
-    context.bot_data.delivery.status.follow(job_id, chat.id, text, markup, swap=swap)
+    context.bot_data.delivery.status.follow(
+        job_id, chat.id, text, markup, swap=swap, photo=person.previews
+    )
     logger.info("user %s queued job %s at place %s", person.id, job_id, position)
     return job_id

@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from engine.contract import STRENGTH_RANGE, JobParams, PhotoParams, load_params
-from engine.jobs import queue
-from engine.jobs.models import ChatSession, Job, JobState, User
+from engine.jobs import outputs, queue
+from engine.jobs.models import ChatSession, Image, Job, JobState, User
 
 from ..presets import Preset
 from .people import Person, person_row
@@ -127,14 +127,22 @@ def open_job_ids(s: Session, *, user_id: int) -> list[int]:
     return list(rows)
 
 
-def set_status_message(s: Session, *, job_id: int, message_id: int) -> None:
-    """Remember the message that shows this job's place in the queue and progress."""
+def set_status_message(s: Session, *, job_id: int, message_id: int, photo: bool = False) -> None:
+    """Remember the message that shows this job's place in the queue and progress (``photo``:
+    a picture with a caption, whose picture live previews replace)."""
     # One UPDATE; loading the job first would read its row (with its JSON) for nothing.
     s.execute(
         update(Job)
         .where(Job.id == job_id)
-        .values(status_message_id=message_id)
+        .values(status_message_id=message_id, status_photo=photo)
         .execution_options(synchronize_session=False)
+    )
+
+
+def status_picture(s: Session, *, job_id: int) -> bytes | None:
+    """The picture a job's status message starts with: the job's photo."""
+    return s.scalar(
+        select(Image.data).join(Job, Job.content_sha == Image.sha256).where(Job.id == job_id)
     )
 
 
@@ -150,6 +158,8 @@ class Active:
     progress: float
     eta_seconds: float | None
     language: str | None
+    status_photo: bool = False  # the message is a picture with a caption
+    preview: int = 0  # previews the job has had (engine.jobs.outputs): a new one to show?
 
 
 def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Active]:
@@ -157,7 +167,16 @@ def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Activ
     running ones first: their progress bars matter more than places in the queue."""
     found = []
     places: dict[int, int] | None = None
-    for job in queue.active_jobs(s):
+    rows = queue.active_jobs(s)
+    # Which running jobs have a new picture to show: one small query, for those whose status
+    # message is a picture.
+    watched = [
+        job.id
+        for job in rows
+        if job.status_photo and job.state == JobState.RUNNING and job.id not in skip
+    ]
+    previews = outputs.preview_seqs(s, watched)
+    for job in rows:
         if job.status_message_id is None or job.id in skip:
             continue
         queued = job.state == JobState.QUEUED
@@ -173,6 +192,8 @@ def active_jobs(s: Session, *, skip: frozenset[int] = frozenset()) -> list[Activ
                 progress=job.progress or 0.0,
                 eta_seconds=job.eta_seconds,
                 language=job.language,
+                status_photo=job.status_photo,
+                preview=previews.get(job.id, 0),
             )
         )
     found.sort(key=lambda active: active.state != JobState.RUNNING)

@@ -31,6 +31,7 @@ class Person:
     strength: float
     keep_colors: bool
     send_file: bool
+    previews: bool = True  # the status message shows the picture as it is painted
 
     @classmethod
     def of(cls, user: User) -> Person:
@@ -42,6 +43,7 @@ class Person:
             strength=user.strength,
             keep_colors=user.keep_colors,
             send_file=user.send_file,
+            previews=user.previews is not False,  # a row a moment old may not have it yet
         )
 
 
@@ -87,6 +89,8 @@ def store_setting(s: Session, *, user_id: int, setting: str, value: str) -> Pers
         user.quality = value
     elif setting == "file":
         user.send_file = value == "1"
+    elif setting == "previews":
+        user.previews = value == "1"
     s.flush()
     return Person.of(user)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from engine.jobs import queue
+from engine.jobs import outputs, queue
 from engine.jobs.models import ChatSession, Image, Job, JobState, User
 
 
@@ -32,13 +32,17 @@ class Finished:
     result_message_id: int | None = None  # the result photo (or the failure's reason) sent
     file_message_id: int | None = None  # the full-quality file sent
     delivery_attempts: int = 0  # tries so far that failed
+    status_photo: bool = False  # its status message is a picture with a caption
+    frames: int = 0  # time-lapse frames kept: a film can be made of them
 
 
 def finished_jobs(s: Session, *, limit: int = 20, skip: Sequence[int] = ()) -> list[Finished]:
     """Finished jobs to answer now (none backing off), oldest first; ``skip``: those being
     answered at the moment."""
     found = []
-    for job in queue.undelivered(s, limit=limit, skip=skip):
+    jobs = queue.undelivered(s, limit=limit, skip=skip)
+    frames = outputs.frame_counts(s, [job.id for job in jobs if job.result_sha])
+    for job in jobs:
         user = s.get(User, job.user_id)
         found.append(
             Finished(
@@ -56,6 +60,8 @@ def finished_jobs(s: Session, *, limit: int = 20, skip: Sequence[int] = ()) -> l
                 result_message_id=job.result_message_id,
                 file_message_id=job.file_message_id,
                 delivery_attempts=job.delivery_attempts or 0,
+                status_photo=job.status_photo,
+                frames=frames.get(job.id, 0),
             )
         )
     return found

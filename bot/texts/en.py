@@ -48,6 +48,12 @@ TEXTS: dict[str, str] = {
     "cancel_too_late": "Too late to cancel: that picture is already finished.",
     "rerun_choose_style": "Same photo again: send a new style picture, or tap a painting.",
     "rerun_queued": "Again, with new settings.",
+    "timelapse_making": "Putting the film together…",
+    "timelapse_caption": "How it was painted: from your photo to the painting.",
+    "timelapse_busy": "The film is on its way.",
+    "timelapse_gone": "That picture is too old: its film is no longer kept. Paint it again?",
+    "timelapse_none": "There is no film of this one.",
+    "timelapse_failed": "Sorry, I could not put the film together.",
     # Limits
     "limit_user_queued": (
         "You already have {limit} pictures in the queue. Wait for one to finish, or /cancel."
@@ -69,6 +75,7 @@ TEXTS: dict[str, str] = {
     "btn_weaker": "➖ Weaker",
     "btn_colors": "🌈 Keep my colours",
     "btn_file": "📄 Full-quality file",
+    "btn_timelapse": "🎬 How it was painted",
     "btn_prev": "◀ Back",
     "btn_next": "More ▶",
     "btn_close": "Close",
@@ -111,7 +118,8 @@ TEXTS: dict[str, str] = {
         "• Style strength: {strength}\n"
         "• Keep my colours: {keep_colors}\n"
         "• Quality: {quality}\n"
-        "• Always send a full-quality file: {send_file}"
+        "• Always send a full-quality file: {send_file}\n"
+        "• Live preview while painting: {previews}"
     ),
     "settings_pick": "{name}: choose a value.",
     "setting_size": "Output size",
@@ -119,6 +127,7 @@ TEXTS: dict[str, str] = {
     "setting_colors": "Keep my colours",
     "setting_quality": "Quality",
     "setting_file": "Full-quality file",
+    "setting_previews": "Live preview",
     "size_auto": "automatic",
     "size_px": "{size} px",
     "yes": "yes",

@@ -48,6 +48,12 @@ TEXTS: dict[str, str] = {
     "cancel_too_late": "Поздно отменять: картинка уже готова.",
     "rerun_choose_style": "То же фото ещё раз: пришлите новый стиль или выберите картину.",
     "rerun_queued": "Ещё раз, с новыми настройками.",
+    "timelapse_making": "Склеиваю фильм…",
+    "timelapse_caption": "Как она писалась: от вашего фото до картины.",
+    "timelapse_busy": "Фильм уже в пути.",
+    "timelapse_gone": "Эта картинка слишком давняя: её фильм уже не хранится. Написать заново?",
+    "timelapse_none": "У этой картинки нет фильма.",
+    "timelapse_failed": "Не получилось склеить фильм, простите.",
     # Limits
     "limit_user_queued": (
         "У вас уже {limit} картинки в очереди. Дождитесь одной из них или нажмите /cancel."
@@ -69,6 +75,7 @@ TEXTS: dict[str, str] = {
     "btn_weaker": "➖ Слабее",
     "btn_colors": "🌈 Сохранить мои цвета",
     "btn_file": "📄 Файл в полном качестве",
+    "btn_timelapse": "🎬 Как это писалось",
     "btn_prev": "◀ Назад",
     "btn_next": "Ещё ▶",
     "btn_close": "Закрыть",
@@ -113,7 +120,8 @@ TEXTS: dict[str, str] = {
         "• Сила стиля: {strength}\n"
         "• Сохранять мои цвета: {keep_colors}\n"
         "• Качество: {quality}\n"
-        "• Всегда присылать файл в полном качестве: {send_file}"
+        "• Всегда присылать файл в полном качестве: {send_file}\n"
+        "• Показывать картину, пока она пишется: {previews}"
     ),
     "settings_pick": "{name}: выберите значение.",
     "setting_size": "Размер",
@@ -121,6 +129,7 @@ TEXTS: dict[str, str] = {
     "setting_colors": "Сохранять цвета",
     "setting_quality": "Качество",
     "setting_file": "Файл в полном качестве",
+    "setting_previews": "Живой просмотр",
     "size_auto": "автоматически",
     "size_px": "{size} пикс.",
     "yes": "да",

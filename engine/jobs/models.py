@@ -26,6 +26,8 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -97,6 +99,8 @@ class User(Base):
     strength: Mapped[float] = mapped_column(Float, default=DEFAULT_STRENGTH)
     keep_colors: Mapped[bool] = mapped_column(Boolean, default=False)
     send_file: Mapped[bool] = mapped_column(Boolean, default=False)  # always add a full file
+    # The status message shows the picture as it is painted (off: a text progress bar).
+    previews: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -187,8 +191,10 @@ class Job(Base):
     error_kind: Mapped[str | None] = mapped_column(String(32))
     run_seconds: Mapped[float | None] = mapped_column(Float)  # time in the optimisation itself
 
-    # The bot's side: the message it keeps up to date, and when it answered.
+    # The bot's side: the message it keeps up to date (a picture with a caption, or a text),
+    # and when it answered.
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    status_photo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
     # The answer's steps, each recorded the moment Telegram accepts it, so that a retry sends
     # only what is missing: the result photo (or the failure's reason), the full-quality file.
@@ -236,6 +242,51 @@ class Upload(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))  # no foreign key: prune may go first
     size_bytes: Mapped[int] = mapped_column(Integer)  # as stored (or as downloaded, when refused)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class JobPreview(Base):
+    """A running job's latest small picture (any kind of job), replaced as the run goes on;
+    the bot shows it in the job's status message. One row per job, so it costs the same however
+    long the run."""
+
+    __tablename__ = "job_previews"
+
+    job_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    seq: Mapped[int] = mapped_column(Integer)  # previews written so far: a new one has a higher
+    step: Mapped[int] = mapped_column(Integer)  # the run's step it shows...
+    total: Mapped[int] = mapped_column(Integer)  # ...of this many
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # a JPEG
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    written_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class JobFrame(Base):
+    """One frame of a job's time-lapse: the picture after ``step`` of the run, stored in
+    ``images`` like every picture. At most ``engine.contract.MAX_FRAMES`` per job."""
+
+    __tablename__ = "job_frames"
+
+    job_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    step: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
+
+
+class JobFilm(Base):
+    """A job's time-lapse film (an MP4 in ``images``), made of its frames when first asked for."""
+
+    __tablename__ = "job_films"
+
+    job_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    sha256: Mapped[str] = mapped_column(String(64), ForeignKey("images.sha256"))
+    made_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Worker(Base):

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from engine.jobs import outputs
 from engine.jobs.blobs import lock_pictures
 from engine.jobs.models import FINISHED_STATES, ChatSession, Image, ImagePin, Job, Worker, utcnow
 
@@ -31,7 +32,8 @@ def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> 
     Deleted: jobs that finished and were answered (or found undeliverable) before the cutoff,
     workers not seen since it, and pictures stored before it that no remaining job or chat
     session refers to and nobody pinned. A job still waiting, running or not yet answered is
-    never touched, nor anything it uses.
+    never touched, nor anything it uses. A deleted job's preview, time-lapse frames and film
+    go with it (their rows by the foreign keys' cascade, their pictures as unused ones).
 
     Safe beside people using the bot: on PostgreSQL it holds the pictures lock
     (``blobs.lock_pictures``) against jobs being queued, and a picture stored again
@@ -56,6 +58,7 @@ def prune(s: Session, *, older_than: timedelta, now: datetime | None = None) -> 
     for content, style in s.execute(select(ChatSession.content_sha, ChatSession.style_sha)):
         used.update((content, style))
     used.update(s.scalars(select(ImagePin.sha256)))
+    used.update(outputs.used_pictures(s))
     old = s.scalars(select(Image.sha256).where(Image.created_at < cutoff)).all()
     doomed = [sha for sha in old if sha not in used]
     images = 0

@@ -714,15 +714,16 @@ def mark_delivered(s: Session, job_id: int, *, now: datetime | None = None) -> b
 
 def active_jobs(s: Session) -> list[Row[Any]]:
     """Queued and running jobs in id order, for the bot's status messages: only the columns
-    those need (``id``, ``chat_id``, ``status_message_id``, ``state``, ``progress``,
-    ``eta_seconds``, and the person's ``language``), in one query. The bot asks several times
-    a second, so no pictures' ids, parameters or whole rows are loaded."""
+    those need (``id``, ``chat_id``, ``status_message_id``, ``status_photo``, ``state``,
+    ``progress``, ``eta_seconds``, and the person's ``language``), in one query. The bot asks
+    several times a second, so no pictures' ids, parameters or whole rows are loaded."""
     return list(
         s.execute(
             select(
                 Job.id,
                 Job.chat_id,
                 Job.status_message_id,
+                Job.status_photo,
                 Job.state,
                 Job.progress,
                 Job.eta_seconds,

@@ -9,6 +9,12 @@ job must stop: its owner cancelled it, the lease was lost, or the worker was ask
 down (SIGTERM/SIGINT), in which case the job is handed back to the queue uncounted and the
 worker exits with status 0.
 
+A run that can show itself passes its step and a :data:`Snapshot` with each report: the
+callback then keeps a small preview at most every ``preview_seconds`` and a time-lapse frame
+at the steps ``engine.contract.frame_steps`` names, and the lease's thread writes them with its
+next write (``engine.jobs.outputs``, fenced by the claim token like every write), the last
+frames with the result.
+
 The per-job work is a function (:data:`RunJob`): ``engine.bridge.StyleRunner``, the real
 engine, in production; tests pass something cheaper. Nothing here imports torch.
 """
@@ -25,14 +31,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine.contract import BadParams, FailureKind, JobKind, JobParams, load_params
-from engine.jobs import blobs, metrics, queue, registry
+from engine.contract import (
+    FRAME_SIDE,
+    PREVIEW_SIDE,
+    BadParams,
+    FailureKind,
+    JobKind,
+    JobParams,
+    frame_steps,
+    load_params,
+)
+from engine.jobs import blobs, metrics, outputs, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
 from engine.jobs.models import JobState
 from engine.jobs.outage import Outage, brief, is_outage
@@ -87,8 +102,27 @@ class JobResult:
     height: int
 
 
-# (fraction, eta seconds) -> None to go on, or why to stop (then raise Stopped with it).
-Progress = Callable[[float, float | None], StopReason | None]
+# The picture as the run has it now, at most this many pixels on its long side, as a JPEG.
+Snapshot = Callable[[int], outputs.Picture]
+
+
+class Progress(Protocol):
+    """What a run reports after each step: the fraction done and the seconds left; for a run
+    that can show itself, also its step (1-based) of ``total`` and a :data:`Snapshot`. The
+    answer: None to go on, or why to stop (then raise Stopped with it)."""
+
+    def __call__(
+        self,
+        fraction: float,
+        eta: float | None,
+        /,
+        *,
+        step: int = 0,
+        total: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> StopReason | None: ...
+
+
 RunJob = Callable[[JobInput, Progress], JobResult]
 
 
@@ -113,16 +147,67 @@ class _Claimed:
     token: str  # the claim: every write about the job names it
 
 
+_MAX_STRIDE = 4  # frames are thinned to every 4th planned one at the most
+
+# A preview (step, total, picture) waiting to be written.
+_Shown = tuple[int, int, outputs.Picture]
+
+
+@dataclass
+class OutputCosts:
+    """What one run's previews and time-lapse frames cost the worker (logged per job)."""
+
+    previews: int = 0  # previews written
+    preview_bytes: int = 0
+    frames: int = 0  # frames written
+    frame_bytes: int = 0
+    seconds: float = 0.0  # spent taking and encoding them, inside the run
+
+
+@dataclass
+class _Outputs:
+    """A run's preview and frames taken and not yet written (``fresh``: nothing of this run
+    written yet, so the frames an earlier attempt left go first)."""
+
+    preview: _Shown | None = None
+    frames: list[outputs.Frame] = field(default_factory=list)
+    fresh: bool = True
+
+    @property
+    def empty(self) -> bool:
+        return self.preview is None and not self.frames
+
+    def write(self, s: Session, job: _Claimed, worker_id: str) -> bool:
+        """Write them in the caller's transaction; False (nothing written) once the job is no
+        longer this claim's."""
+        if self.empty:
+            return True
+        return outputs.record(
+            s,
+            job.id,
+            worker_id=worker_id,
+            token=job.token,
+            preview=self.preview,
+            frames=self.frames,
+            fresh=self.fresh,
+        )
+
+
 class _Lease:
     """Keeps a claimed job's lease for the whole run, from a background thread: while the
     pictures are read and decoded, the style features computed, the optimisation steps and
     the result encoded and stored, however long any of them takes.
 
     It extends the lease at least every ``heartbeat_seconds`` and writes the latest progress
-    the run reported at most every ``progress_seconds``. :meth:`report` is the run's progress
-    callback: it never touches the database itself, so a slow or absent database never holds
-    up the optimisation; it answers with what the last write learnt (LEASE_LOST, CANCELLED)
-    or SHUTDOWN when the worker is stopping.
+    the run reported at most every ``progress_seconds``, with the preview and the time-lapse
+    frames the run's reports took since the last write (in the same transaction, fenced by
+    the claim token like the progress: a worker whose claim is gone writes no picture
+    either). A new preview makes a write due at once: the person is watching.
+
+    :meth:`report` is the run's progress callback: it never touches the database itself, so a
+    slow or absent database never holds up the optimisation (it only takes the snapshots, on
+    the run's own thread, as they show the run's picture of this very step); it answers with
+    what the last write learnt (LEASE_LOST, CANCELLED) or SHUTDOWN when the worker is stopping.
     """
 
     MIN_SPACING = 0.05  # seconds between two writes, whatever the settings say
@@ -131,11 +216,24 @@ class _Lease:
         self.worker = worker
         self.job = job
         self.reason: StopReason | None = None
+        self.costs = OutputCosts()
         self._changed = threading.Condition()
         self._latest: tuple[float, float | None] | None = None  # reported, not yet written
+        self._pending = _Outputs()  # taken, not yet written (guarded by _changed)
+        self._preview_due = False  # a new preview waits: write at once
+        self._outputs_closed = False  # the result's transaction writes what is left
+        self._writing = threading.Lock()  # held by the thread for each write
         self._done = False
         self._outage = Outage(logger, f"worker {worker.worker_id}, job {job.id}")
         self._thread = threading.Thread(target=self._keep, name=f"lease {job.id}", daemon=True)
+        # Taking snapshots: the run thread's own state (report() only).
+        now = time.monotonic()
+        self._started = now
+        self._last_preview = float("-inf")  # the first step shows at once
+        self._total = 0  # the run's steps, as last reported
+        self._frame_at: dict[int, int] = {}  # step -> frame position, for that total
+        self._stride = 1  # every planned frame is taken; 2: every other one, ...
+        self._taken = 0  # snapshots taken
 
     def start(self) -> _Lease:
         self._thread.start()
@@ -147,13 +245,90 @@ class _Lease:
             self._changed.notify()
         self._thread.join(10)
 
-    def report(self, fraction: float, eta: float | None) -> StopReason | None:
+    def report(
+        self,
+        fraction: float,
+        eta: float | None,
+        /,
+        *,
+        step: int = 0,
+        total: int = 0,
+        snapshot: Snapshot | None = None,
+    ) -> StopReason | None:
         if self.worker.stopping:
             return StopReason.SHUTDOWN
+        taken: tuple[_Shown | None, outputs.Frame | None] = (None, None)
+        if snapshot is not None and total > 0 and self.reason is None:
+            taken = self._take(step, total, snapshot)
+        preview, frame = taken
         with self._changed:
             self._latest = (fraction, eta)
+            if frame is not None:
+                self._pending.frames.append(frame)
+            if preview is not None:
+                self._pending.preview = preview
+                self._preview_due = True
             self._changed.notify()
         return self.reason
+
+    def _take(
+        self, step: int, total: int, snapshot: Snapshot
+    ) -> tuple[_Shown | None, outputs.Frame | None]:
+        """The preview and the frame this step calls for, if any (written by the thread)."""
+        settings = self.worker.settings
+        now = time.monotonic()
+        if total != self._total:  # the first report (or a run started over differently)
+            self._total = total
+            planned = frame_steps(total, settings.timelapse_frames)
+            self._frame_at = {at: position for position, at in enumerate(planned, 1)}
+        position = self._frame_at.get(step)
+        if position is not None and position % self._stride and step != total:
+            position = None  # thinned out: the budget is spent (the last frame always stays)
+        due = settings.preview_seconds > 0 and now - self._last_preview >= settings.preview_seconds
+        if position is None and not due:
+            return None, None
+        started = time.perf_counter()
+        frame = None if position is None else outputs.Frame(position, step, snapshot(FRAME_SIDE))
+        preview = None
+        if due:
+            preview = (step, total, snapshot(PREVIEW_SIDE))
+            self._last_preview = now
+        self.costs.seconds += time.perf_counter() - started
+        self._taken += 1
+        self._thin(step, total)
+        return preview, frame
+
+    def _thin(self, step: int, total: int) -> None:
+        """Keep the run's frames within ``output_budget`` of its time: where a snapshot is
+        dear next to a step (a fast GPU, a tiny picture), take every second planned frame
+        from now on, or every fourth..., still evenly spread, rather than slow the painting.
+        Judged on what a snapshot and a step have cost so far, projected over the run. A
+        quarter of the frames always stay (12 of 48): fewer would no longer make a film."""
+        per_snapshot = self.costs.seconds / self._taken
+        per_step = (time.monotonic() - self._started) / max(step, 1)
+        budget = self.worker.settings.output_budget * per_step * total
+        while (
+            per_snapshot * len(self._frame_at) / self._stride > budget
+            and self._stride < _MAX_STRIDE
+        ):
+            self._stride *= 2
+
+    def last_outputs(self) -> _Outputs:
+        """What is left to write, for the result's transaction; from now on the thread writes
+        no picture (only the lease and progress), so none is written twice or out of order."""
+        with self._writing, self._changed:
+            self._outputs_closed = True
+            left, self._pending = self._pending, _Outputs(fresh=self._pending.fresh)
+            self._preview_due = False
+        return left
+
+    def count(self, written: _Outputs) -> None:
+        """These outputs were committed."""
+        if written.preview is not None:
+            self.costs.previews += 1
+            self.costs.preview_bytes += len(written.preview[2].data)
+        self.costs.frames += len(written.frames)
+        self.costs.frame_bytes += sum(len(f.picture.data) for f in written.frames)
 
     def _due(self, now: float, last_write: float, last_progress: float) -> float:
         """Seconds until the next write is due (0: now)."""
@@ -162,6 +337,8 @@ class _Lease:
         due = last_write + heartbeat - now
         if self._latest is not None:
             progress = max(settings.progress_seconds, self.MIN_SPACING)
+            if self._preview_due:
+                progress = self.MIN_SPACING
             due = min(due, max(last_progress + progress, last_write + self.MIN_SPACING) - now)
         return max(due, 0.0)
 
@@ -176,6 +353,7 @@ class _Lease:
                 if self._done:
                     return
                 progress, self._latest = self._latest, None
+                self._preview_due = False  # tried once; should that fail, it waits
             try:
                 reason = self._write(progress)
             except Exception as e:
@@ -184,6 +362,7 @@ class _Lease:
                 with self._changed:
                     if progress is not None and self._latest is None:
                         self._latest = progress  # written next time
+                    # Pictures kept meanwhile wait for the next write.
                     self._changed.wait(self._outage.failed(e) if is_outage(e) else 5.0)
                 continue
             self._outage.ok()
@@ -196,26 +375,43 @@ class _Lease:
 
     def _write(self, progress: tuple[float, float | None] | None) -> StopReason | None:
         worker, settings, job = self.worker, self.worker.settings, self.job
-        with worker.maker.begin() as s:
-            if progress is not None:
-                reason = queue.report_progress(
-                    s,
-                    job.id,
-                    worker_id=worker.worker_id,
-                    token=job.token,
-                    fraction=progress[0],
-                    eta_seconds=progress[1],
-                    lease_seconds=settings.lease_seconds,
+        with self._writing:
+            with self._changed:
+                batch = None
+                if not self._outputs_closed:
+                    pending = self._pending
+                    batch = _Outputs(pending.preview, list(pending.frames), pending.fresh)
+            with worker.maker.begin() as s:
+                if progress is not None:
+                    reason = queue.report_progress(
+                        s,
+                        job.id,
+                        worker_id=worker.worker_id,
+                        token=job.token,
+                        fraction=progress[0],
+                        eta_seconds=progress[1],
+                        lease_seconds=settings.lease_seconds,
+                    )
+                else:
+                    reason = queue.heartbeat(
+                        s,
+                        job.id,
+                        worker_id=worker.worker_id,
+                        token=job.token,
+                        lease_seconds=settings.lease_seconds,
+                    )
+                written = (
+                    batch is not None and reason is None and batch.write(s, job, worker.worker_id)
                 )
-            else:
-                reason = queue.heartbeat(
-                    s,
-                    job.id,
-                    worker_id=worker.worker_id,
-                    token=job.token,
-                    lease_seconds=settings.lease_seconds,
-                )
-            registry.worker_seen(s, worker.worker_id, current_job_id=job.id)
+                registry.worker_seen(s, worker.worker_id, current_job_id=job.id)
+            if written and batch is not None and not batch.empty:  # committed: not pending
+                with self._changed:
+                    pending = self._pending
+                    if pending.preview is batch.preview:
+                        pending.preview = None
+                    pending.frames = pending.frames[len(batch.frames) :]
+                    pending.fresh = False
+                self.count(batch)
         return reason
 
 
@@ -244,6 +440,7 @@ class Worker:
         self.worker_id = worker_id
         self.device = device
         self.jobs_done = 0
+        self.last_costs: OutputCosts | None = None  # the last run's previews and frames
         self.outage = Outage(logger, f"worker {worker_id}")
         self._stop = threading.Event()
         self._last_reclaim = float("-inf")
@@ -391,6 +588,7 @@ class Worker:
                 lambda: self._inputs(job), what=f"job {job.id}: reading its pictures"
             )
             result = self.run_job(inputs, lease.report)
+            left = lease.last_outputs()
         except Stopped as stopped:
             self._stopped(job, stopped.reason)
             return
@@ -414,23 +612,41 @@ class Worker:
         metrics.RUN_SECONDS.observe(seconds)
         try:
             recorded = self._patiently(
-                lambda: self._record(job, result, seconds),
+                lambda: self._record(job, result, seconds, lease, left),
                 what=f"job {job.id}: storing its result",
                 patience=self.settings.result_retry_seconds,
             )
         except _GaveUp:
             return
+        self.last_costs = costs = lease.costs
         if not recorded:
             metrics.WORKER_JOBS.labels("lease_lost").inc()
             logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
-        else:
-            metrics.WORKER_JOBS.labels("done").inc()
+            return
+        metrics.WORKER_JOBS.labels("done").inc()
+        if costs.previews or costs.frames:
+            logger.info(
+                "job %s: %d previews (%d KB) and %d frames (%d KB), %.2f s of %.1f s (%.1f%%)",
+                job.id,
+                costs.previews,
+                costs.preview_bytes // 1024,
+                costs.frames,
+                costs.frame_bytes // 1024,
+                costs.seconds,
+                seconds,
+                100 * costs.seconds / max(seconds, 1e-9),
+            )
 
-    def _record(self, job: _Claimed, result: JobResult, seconds: float) -> bool:
+    def _record(
+        self, job: _Claimed, result: JobResult, seconds: float, lease: _Lease, left: _Outputs
+    ) -> bool:
+        """The result, with the last frames (while the job is still running, so fenced like
+        them), in one transaction; False when the claim was lost."""
         with self.maker.begin() as s:
             sha = blobs.put_image(
                 s, result.data, mime=result.mime, width=result.width, height=result.height
             )
+            wrote = left.write(s, job, self.worker_id)
             recorded = queue.complete(
                 s,
                 job.id,
@@ -439,9 +655,14 @@ class Worker:
                 result_sha=sha,
                 run_seconds=seconds,
             )
+            if recorded:
+                # The status message shows the result from now on: the preview is done with.
+                outputs.drop_preview(s, job.id)
             jobs_done = self.jobs_done + 1 if recorded else self.jobs_done
             registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=jobs_done)
         self.jobs_done = jobs_done
+        if wrote and recorded and not left.empty:
+            lease.count(left)
         return recorded
 
     def _patiently(self, write: Callable[[], T], *, what: str, patience: float = 60.0) -> T:

@@ -9,17 +9,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from engine.contract import PRESET_NAMES, PhotoParams
+from engine.contract import FRAME_SIDE, PRESET_NAMES, PhotoParams, frame_steps
 from engine.images import ImageError, open_image, save_image
 from engine.style.settings import StyleSettings
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from engine.style.transfer import Progress
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--save-every", type=int, metavar="N", help="save the picture every N steps beside -o"
     )
+    parser.add_argument(
+        "--timelapse",
+        type=Path,
+        metavar="OUT.mp4",
+        help="also save a short film of the painting (H.264 MP4, the photo first, the result last)",
+    )
     return parser
 
 
@@ -114,6 +123,10 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.save_every is not None and args.save_every < 1:
         raise UsageError("--save-every must be at least 1")
+    if args.timelapse is not None:
+        if args.timelapse.suffix.lower() != ".mp4":
+            raise UsageError(f"time-lapse {args.timelapse} must end in .mp4")
+        _check_writable(args.timelapse, "time-lapse")
 
 
 def main(argv: list[str], *, prog: str, command: str) -> int:
@@ -171,7 +184,12 @@ def _run(argv: list[str], prog: str) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
 
-    bar = _ProgressBar(params.total_steps, save_every=args.save_every, output=args.output)
+    bar = _ProgressBar(
+        params.total_steps,
+        save_every=args.save_every,
+        output=args.output,
+        timelapse=args.timelapse is not None,
+    )
     started = time.perf_counter()
     try:
         result = stylize(
@@ -193,6 +211,8 @@ def _run(argv: list[str], prog: str) -> int:
         save_image(result, args.output)
     except ImageError as e:
         raise UsageError(str(e)) from None
+    if args.timelapse is not None:
+        _save_film(args.timelapse, content, bar.frames, result)
     print(
         f"wrote {args.output} ({result.size[0]}x{result.size[1]}) in "
         f"{time.perf_counter() - started:.1f} s",
@@ -204,13 +224,18 @@ def _run(argv: list[str], prog: str) -> int:
 class _ProgressBar:
     """A tqdm bar fed by stylize's callback; also keeps the loss curve and saves snapshots."""
 
-    def __init__(self, total: int, *, save_every: int | None, output: Path) -> None:
+    def __init__(
+        self, total: int, *, save_every: int | None, output: Path, timelapse: bool = False
+    ) -> None:
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
         self._save_every = save_every
         self._output = output
         self.losses: list[tuple[int, float, int]] = []  # (step, loss, level)
+        # The time-lapse's frames, at the steps a worker keeps them at too.
+        self._frame_steps = frozenset(frame_steps(total)) if timelapse else frozenset()
+        self.frames: list[Image.Image] = []
 
     def update(self, progress: Progress) -> None:
         self.losses.append((progress.step, progress.loss, progress.scale))
@@ -226,9 +251,33 @@ class _ProgressBar:
                 f"{self._output.stem}.step{progress.step:05d}{self._output.suffix}"
             )
             save_image(progress.snapshot(), path)
+        if progress.step in self._frame_steps and progress.snapshot is not None:
+            frame = progress.snapshot()
+            frame.thumbnail((FRAME_SIDE, FRAME_SIDE))
+            self.frames.append(frame)
 
     def close(self) -> None:
         self._bar.close()
+
+
+def _save_film(
+    path: Path, photo: Image.Image, frames: list[Image.Image], result: Image.Image
+) -> None:
+    """The time-lapse, written atomically like the result."""
+    from engine import timelapse
+
+    first, last = photo.copy(), result.copy()
+    first.thumbnail((FRAME_SIDE, FRAME_SIDE))
+    last.thumbnail((FRAME_SIDE, FRAME_SIDE))
+    data = timelapse.encode(first, frames, last)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as e:
+        temporary.unlink(missing_ok=True)
+        raise UsageError(f"time-lapse {path}: cannot write it ({e.strerror or e})") from None
+    print(f"wrote {path} ({len(frames)} frames, {len(data) // 1024} KB)", file=sys.stderr)
 
 
 def _plot(bar: _ProgressBar, path: Path) -> None:

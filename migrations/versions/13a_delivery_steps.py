@@ -1,7 +1,7 @@
 """Delivery steps, claim tokens and picture pins (issue #13, delivery and fencing).
 
 Revision ID: 13a_delivery_steps
-Revises: 13b_intake
+Revises: 14_previews
 Create Date: 2026-12-02 06:00:00
 
 jobs: ``claim_token`` (a worker's writes name their claim), the answer's recorded steps
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "13a_delivery_steps"
-down_revision: str | None = "13b_intake"
+down_revision: str | None = "14_previews"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

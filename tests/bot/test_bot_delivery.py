@@ -318,7 +318,7 @@ async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars()
     four_seconds_ago = time.monotonic() - 4
     for job_id in range(waiting):
         status.track(job_id, "old text", swap=False)
-        status._shown[job_id] = ("old text", four_seconds_ago)
+        status._shown[job_id].when = four_seconds_ago
 
     def job(job_id: int, state: JobState, position: int | None) -> Active:
         return Active(
@@ -335,7 +335,7 @@ async def test_places_in_a_long_queue_are_edited_less_often_than_progress_bars()
     await status.refresh(job(0, JobState.RUNNING, None))
     await status.refresh(job(1, JobState.QUEUED, 7))
     assert [message for message, _ in bot.edits] == [1000]  # the progress bar only
-    status._shown[1] = ("old text", time.monotonic() - waiting / POSITION_EDITS_PER_SECOND)
+    status._shown[1].when = time.monotonic() - waiting / POSITION_EDITS_PER_SECOND
     await status.refresh(job(1, JobState.QUEUED, 7))
     assert [message for message, _ in bot.edits] == [1000, 1001]
 

@@ -215,3 +215,72 @@ async def test_cancel_while_painting(
     await tg.wait_for(lambda: "job 1 delivered (cancelled)" in bot_process.log(), 30)
     assert not any(is_result(m) for m in alice.messages)
     assert status.text == "Cancelled."
+
+
+async def test_the_person_watches_it_paint_and_gets_the_film(
+    tg: FakeTelegram, bot_process: BotProcess, database_url: str, bot_env: dict[str, str]
+) -> None:
+    """Live previews in the status message, then the time-lapse, from the real worker."""
+    import io
+
+    import av
+    import numpy as np
+    from PIL import Image
+
+    bot_env.update(JOB_STEPS="80", PREVIEW_SECONDS="0.5")
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    sent = photo(96, 64)
+    alice.send_photo(sent)
+    gallery = await alice.wait_message(lambda m: m.kind == "photo")
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    assert status.kind == "photo"  # the person's own photo, small, while it waits
+    result = await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
+    await alice.wait_edit(status, lambda m: m.text == "Done." and not m.buttons)
+
+    def picture_of(message: dict[str, object]) -> np.ndarray:
+        sizes = message["photo"]
+        assert isinstance(sizes, list)
+        best = max(sizes, key=lambda s: s["width"] * s["height"])
+        image = Image.open(io.BytesIO(alice.download(best["file_id"]))).convert("RGB")
+        return np.asarray(image.resize((96, 64)), dtype=float)
+
+    def apart(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.abs(a - b).mean())
+
+    # What the status message showed while painting (its captions had a progress bar).
+    painting = [
+        picture_of(old)
+        for _, old in status.edits
+        if "photo" in old and "%" in str(old.get("caption", ""))
+    ]
+    distinct: list[np.ndarray] = []
+    for shown in painting:
+        if all(apart(shown, seen) > 1.0 for seen in distinct):
+            distinct.append(shown)
+    assert len(distinct) >= 2, f"{len(painting)} progress states, {len(distinct)} pictures"
+    final = picture_of(status.message)
+    assert apart(final, picture_of(result.message)) < 6  # "Done." under the finished picture
+
+    alice.press(result, "🎬 How it was painted")
+    film = await alice.wait_message(lambda m: m.kind == "animation", timeout=60)
+    data = alice.download(film.message["animation"]["file_id"])
+    with av.open(io.BytesIO(data), mode="r") as container:
+        frames = [f.to_ndarray(format="rgb24").astype(float) for f in container.decode(video=0)]
+    assert len(frames) == tg.animations[film.message["animation"]["file_id"]].frames > 10
+
+    def near(frame: np.ndarray, picture: np.ndarray) -> float:
+        image = Image.fromarray(picture.astype(np.uint8)).resize((frame.shape[1], frame.shape[0]))
+        return apart(frame, np.asarray(image, dtype=float))
+
+    the_photo = np.asarray(Image.open(io.BytesIO(sent)).convert("RGB").resize((96, 64)), float)
+    the_result = picture_of(result.message)
+    assert near(frames[0], the_photo) < 12 and near(frames[0], the_photo) < near(
+        frames[0], the_result
+    )
+    assert near(frames[-1], the_result) < 12 and near(frames[-1], the_result) < near(
+        frames[-1], the_photo
+    )
+    assert sum(is_result(m) for m in alice.messages) == 1

@@ -81,6 +81,16 @@ async def test_answers_go_before_status_messages_before_edits() -> None:
     assert sent == ["answer", "status", "edit", "edit too"]
 
 
+async def test_preview_pictures_go_last_of_all() -> None:
+    sent = await order_sent(
+        ("preview", 1, Priority.PREVIEW),
+        ("edit", 2, Priority.EDIT),
+        ("answer", 3, None),
+        ("status", 4, Priority.STATUS),
+    )
+    assert sent == ["answer", "status", "edit", "preview"]
+
+
 async def test_one_chat_keeps_its_order_and_waits_as_its_most_urgent_call() -> None:
     sent = await order_sent(
         ("other chat's status", 2, Priority.STATUS),
@@ -167,3 +177,30 @@ def test_groups_and_channels_have_a_limit_of_their_own() -> None:
     assert isinstance(limiter._group("@channel"), AsyncLimiter)
     assert limiter._group(-100123) is limiter._group(-100123)
     assert not isinstance(limiter._group(42), AsyncLimiter)  # a private chat: only the total
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter(int)
+async def test_a_preview_refused_by_flood_control_is_dropped_and_holds_the_others() -> None:
+    """A fresher preview follows; trying this one again would only add to the flood."""
+    limiter = PriorityRateLimiter(max_retries=3)
+    tries = 0
+
+    async def refuses() -> bool:
+        nonlocal tries
+        tries += 1
+        raise RetryAfter(1)
+
+    async def answer() -> bool:
+        reached.append(time.monotonic())
+        return True
+
+    reached: list[float] = []
+    began = time.monotonic()
+    with pytest.raises(RetryAfter):
+        await limiter.process_request(
+            refuses, (), {}, "editMessageMedia", {"chat_id": 1}, Priority.PREVIEW
+        )
+    assert tries == 1 and time.monotonic() - began < 0.5
+    assert await limiter.process_request(answer, (), {}, "sendMessage", {"chat_id": 2}, None)
+    assert reached[0] - began >= 1.0  # Telegram's wait holds every call all the same
+    await limiter.shutdown()

@@ -26,7 +26,17 @@ from engine.jobs.db import (
 )
 from engine.jobs.models import Base, Job, JobState, utcnow
 
-TABLES = {"users", "chat_sessions", "images", "jobs", "workers"}
+TABLES = {
+    "users",
+    "chat_sessions",
+    "images",
+    "jobs",
+    "workers",
+    "uploads",
+    "job_previews",
+    "job_frames",
+    "job_films",
+}
 
 
 def head_revision() -> str | None:

@@ -17,6 +17,11 @@ def test_defaults_and_overrides() -> None:
     assert default.database_url == f"sqlite:///{Path('data/stylebot.db').resolve()}"
     assert (default.lease_seconds, default.poll_seconds) == (60.0, 0.5)
     assert default.cpu_nice == 10
+    assert (default.preview_seconds, default.timelapse_frames, default.output_budget) == (
+        5.0,
+        48,
+        0.03,
+    )
     # compose passes unset variables as empty strings: they mean "the default".
     assert EngineSettings.from_env({"JOB_LEASE_SECONDS": "", "ENGINE_DEVICE": ""}) == default
 
@@ -24,10 +29,14 @@ def test_defaults_and_overrides() -> None:
         {
             "DATA_DIR": "/srv/stylebot",
             "JOB_LEASE_SECONDS": "120",
+            "PREVIEW_SECONDS": "0",
+            "TIMELAPSE_FRAMES": "12",
+            "OUTPUT_BUDGET": "0.1",
         }
     )
     assert custom.database_url == "sqlite:////srv/stylebot/stylebot.db"
     assert custom.lease_seconds == 120.0
+    assert (custom.preview_seconds, custom.timelapse_frames, custom.output_budget) == (0, 12, 0.1)
     style = StyleSettings.from_env(
         {"ENGINE_DEVICE": "cuda:1", "VGG_WEIGHTS": "/weights/vgg19.safetensors"}
     )
@@ -43,6 +52,9 @@ def test_defaults_and_overrides() -> None:
         ({"WORKER_POLL_SECONDS": "0"}, "WORKER_POLL_SECONDS must be at least 0.01"),
         ({"WORKER_CPU_NICE": "20"}, "WORKER_CPU_NICE must be 0 to 19, got 20"),
         ({"WORKER_CPU_NICE": "-1"}, "WORKER_CPU_NICE must be at least 0"),
+        ({"TIMELAPSE_FRAMES": "49"}, "TIMELAPSE_FRAMES must be 0 to 48, got 49"),
+        ({"PREVIEW_SECONDS": "-1"}, "PREVIEW_SECONDS must be at least 0"),
+        ({"OUTPUT_BUDGET": "some"}, "OUTPUT_BUDGET must be a number, got 'some'"),
         (
             {"JOB_LEASE_SECONDS": "10", "JOB_HEARTBEAT_SECONDS": "10"},
             "JOB_HEARTBEAT_SECONDS must be shorter than JOB_LEASE_SECONDS",

@@ -86,6 +86,46 @@ def test_stylize_writes_the_picture_plot_and_snapshots(
     assert re.search(r"6/6 \[\d\d:\d\d<\d\d:\d\d", done.stderr), done.stderr
 
 
+@pytest.mark.slow
+def test_stylize_writes_a_time_lapse_from_the_photo_to_the_result(
+    tmp_path: Path, pictures: tuple[Path, Path]
+) -> None:
+    import av
+    import numpy as np
+
+    photo, painting = pictures
+    out, film = tmp_path / "out.png", tmp_path / "film.mp4"
+    done = _run(
+        photo, painting, "-o", out, "--steps", "8", "--seed", "1", "--preset", "fast",
+        "--device", "cpu", "--timelapse", film,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "wrote " + str(film) in done.stderr
+    with av.open(str(film), mode="r") as container:
+        (video,) = container.streams.video
+        assert video.codec_context.name == "h264" and not container.streams.audio
+        frames = [f.to_ndarray(format="rgb24").astype(float) for f in container.decode(video=0)]
+    from engine import timelapse
+
+    assert len(frames) == timelapse.frame_count(8)  # a frame of every step, and the holds
+
+    def near(frame: np.ndarray, path: Path) -> float:
+        picture = Image.open(path).convert("RGB").resize((frame.shape[1], frame.shape[0]))
+        return float(np.abs(frame - np.asarray(picture, dtype=float)).mean())
+
+    assert near(frames[0], photo) < near(frames[0], out)  # the photo first...
+    assert near(frames[-1], out) < near(frames[-1], photo)  # ...the result last
+    assert near(frames[-1], out) < 10
+
+
+def test_a_time_lapse_that_is_not_an_mp4_is_refused_before_any_work(
+    tmp_path: Path, pictures: tuple[Path, Path]
+) -> None:
+    photo, painting = pictures
+    done = _run(photo, painting, "-o", tmp_path / "o.jpg", "--timelapse", tmp_path / "film.gif")
+    assert done.returncode == 2 and "must end in .mp4" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

@@ -124,8 +124,11 @@ class BotProcess:
             await asyncio.sleep(0.05)
 
 
-def small_settings(database_url: str, person: Person, *, size: int = 64) -> None:
-    """Give a person tiny, fast pictures (the settings menu offers 256 px and up)."""
+def small_settings(
+    database_url: str, person: Person, *, size: int = 64, previews: bool = True
+) -> None:
+    """Give a person tiny, fast pictures (the settings menu offers 256 px and up), and live
+    previews on or off."""
     from engine.jobs.db import make_engine, make_sessionmaker, upgrade
     from engine.jobs.models import User
 
@@ -137,6 +140,7 @@ def small_settings(database_url: str, person: Person, *, size: int = 64) -> None
             user.size, user.quality = size, "fast"
             user.language = person.user.get("language_code")  # as the bot stores it
             user.strength, user.keep_colors, user.send_file = 1.0, False, False
+            user.previews = previews
             s.add(user)
     finally:
         engine.dispose()

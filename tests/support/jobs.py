@@ -104,3 +104,10 @@ def complete(maker: Maker, taken: Job, *, result_sha: str, run_seconds: float = 
             result_sha=result_sha,
             run_seconds=run_seconds,
         )
+
+
+def token_of(s: Session, job_id: int) -> str:
+    """The claim the job is under now (tests that play another party take it from the row)."""
+    found = s.get(Job, job_id)
+    assert found is not None and found.claim_token is not None
+    return found.claim_token

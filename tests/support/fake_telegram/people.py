@@ -162,6 +162,11 @@ class Person:
         )
         return query_id
 
+    def delete(self, message: ChatMessage) -> None:
+        """Delete a bot message from the chat (a private chat lets a person do that); the bot
+        can no longer edit it."""
+        self.tg.chats[self.id].remove(message)
+
     def block_bot(self) -> None:
         """From now on the bot's messages to this person fail with 403 Forbidden."""
         self.tg.blocked_by.add(self.id)

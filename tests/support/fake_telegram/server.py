@@ -8,7 +8,10 @@ send photos and press buttons) and read back what the bot sent.
 
 Where the real server would refuse a request (a photo that is too large, an edit that changes
 nothing, a button answer given twice, a download over 20 MB), this one refuses it the same way,
-so the bot's handling of those answers is tested too.
+so the bot's handling of those answers is tested too. What the bot uploads is checked as
+Telegram would process it: a photo must decode (Pillow), an animation must be an MP4 that
+decodes (PyAV) with one H.264 video stream and no sound; its frames are counted
+(:attr:`FakeTelegram.animations`).
 
 It also misbehaves the way Telegram sometimes does, when a test asks: error answers of any code
 (5xx, 400 "message to edit not found"...) for the next calls of a method or a chat
@@ -94,6 +97,36 @@ class Call:
     params: JSON
     at: float
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Film:
+    """An animation the bot sent, as decoded: what tests check of a time-lapse."""
+
+    codec: str
+    width: int
+    height: int
+    frames: int
+    seconds: float
+
+
+def decode_film(data: bytes) -> Film:
+    """An MP4 animation decoded with PyAV; ApiError as Telegram would refuse it otherwise."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if container.streams.audio:
+                raise ApiError(400, "Bad Request: an animation has no sound")
+            (video,) = container.streams.video
+            frames = sum(1 for _ in container.decode(video=0))
+            seconds = float(container.duration or 0) / 1_000_000
+            film = Film(video.codec_context.name, video.width, video.height, frames, seconds)
+    except (av.FFmpegError, ValueError) as e:
+        raise ApiError(400, f"Bad Request: failed to process the animation ({e})") from None
+    if film.codec != "h264" or film.width % 2 or film.height % 2 or not film.frames:
+        raise ApiError(400, f"Bad Request: not an H.264 animation of even size: {film}")
+    return film
 
 
 @dataclass
@@ -204,6 +237,7 @@ class FakeTelegram:
         self.files: dict[str, StoredFile] = {}
         self.commands: dict[str, list[JSON]] = {}  # language_code ("" for all) -> commands
         self.callback_answers: dict[str, JSON] = {}
+        self.animations: dict[str, Film] = {}  # file_id -> the animation as decoded
         self.blocked_by: set[int] = set()  # chats whose person blocked the bot
         self.failing_chats: dict[int, ApiError] = {}  # chats whose every call fails so
         self.migrated: dict[int, int] = {}  # group chat id -> the supergroup it became
@@ -827,6 +861,28 @@ class FakeTelegram:
         data, _, _ = self._upload(params, name)
         return self._photo_sizes(data)
 
+    async def api_sendanimation(self, params: JSON) -> JSON:
+        chat_id = self._chat_id(params)
+        data, filename, _ = self._upload(params, "animation")
+        return self._new_bot_message(
+            chat_id, params, animation=self._animation(data, filename), **self._caption(params)
+        )
+
+    def _animation(self, data: bytes, filename: str | None) -> JSON:
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        film = decode_film(data)
+        info = self.add_file(data, path_prefix="animations", suffix="mp4")
+        self.animations[info["file_id"]] = film
+        return dict(
+            info,
+            width=film.width,
+            height=film.height,
+            duration=round(film.seconds),
+            file_name=filename or "animation.mp4",
+            mime_type="video/mp4",
+        )
+
     async def api_senddocument(self, params: JSON) -> JSON:
         chat_id = self._chat_id(params)
         data, filename, mime = self._upload(params, "document")
@@ -907,8 +963,7 @@ class FakeTelegram:
             new["document"] = self._document(*self._upload(upload, "_media"))
         else:
             raise ApiError(400, "Bad Request: unsupported media type in this fake")
-        if media.get("caption"):
-            new["caption"] = media["caption"]
+        new.update(self._caption({"caption": media.get("caption") or None}))
         return self._apply_edit(entry, self._with_markup(new, params))
 
     async def api_deletemessage(self, params: JSON) -> bool:
