@@ -25,7 +25,9 @@ from telegram.ext import (
     filters,
 )
 
+from engine.jobs import metrics
 from engine.jobs.db import make_engine, make_sessionmaker
+from engine.jobs.outage import brief, is_outage
 
 from .admin_reports import AdminReports
 from .context import BotData, Context
@@ -39,7 +41,9 @@ from .logging_setup import RedactToken
 from .presets import PresetLibrary
 from .ratelimit import PriorityRateLimiter
 from .settings import BotSettings
+from .store import in_transaction
 from .store.people import People
+from .store.presets import keep_preset_pins
 from .texts import LANGUAGES, Texts, pick_language
 from .updates import OnePersonAtATime
 
@@ -137,10 +141,22 @@ async def post_init(application: BotApp) -> None:
     engine worker)."""
     data = application.bot_data
     settings = data.settings
-    data.engine = make_engine(settings.database_url)
+    data.engine = make_engine(settings.database_url, timeouts=settings.db_timeouts)
     data.sessionmaker = make_sessionmaker(data.engine)
     data.people = People(data.sessionmaker)
     data.presets = PresetLibrary.load(settings.presets_dir)
+    try:  # the paintings of presets no longer installed may be pruned again
+        await in_transaction(
+            data.sessionmaker, keep_preset_pins, preset_ids=[p.id for p in data.presets.presets]
+        )
+    except Exception as e:
+        if not is_outage(e):
+            raise
+        logger.warning("could not tidy the preset pins, the database is away (%s)", brief(e))
+    data.stop_metrics = metrics.serve(settings.metrics_port)
+    data.forget_queue_metrics = (
+        metrics.register_queue(data.sessionmaker) if settings.metrics_port else (lambda: None)
+    )
     data.delivery = Delivery(application.bot, data.sessionmaker, settings)
     data.delivery.start()
     data.housekeeping = Housekeeping(data.sessionmaker, keep_days=settings.keep_days)
@@ -173,6 +189,9 @@ async def post_shutdown(application: BotApp) -> None:
     data = application.bot_data
     if data.engine_process is not None:
         await data.engine_process.stop()
+    if hasattr(data, "stop_metrics"):
+        data.forget_queue_metrics()
+        data.stop_metrics()
     if hasattr(data, "engine"):
         data.engine.dispose()
 

@@ -41,6 +41,8 @@ class BotData:
     gallery_file_ids: dict[int, str]  # Telegram's file_id of each page once uploaded
     preset_images: dict[str, str]  # preset id -> sha256 of its image in the database
     people: People  # people's settings, kept in memory too
+    stop_metrics: Callable[[], None]  # the /metrics server, if METRICS_PORT is set
+    forget_queue_metrics: Callable[[], None]
     reports: AdminReports  # what the admins are told about errors, and how often
     films_making: set[int]  # jobs whose time-lapse film is being made and sent
 

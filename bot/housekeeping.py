@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine.jobs.outage import brief, is_outage
 from engine.jobs.prune import Pruned, prune
 
 from .store import in_transaction
@@ -64,6 +65,9 @@ class Housekeeping:
                 await self.prune()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a database hiccup: try again next time, the bot carries on
-                logger.exception("housekeeping: pruning failed")
+            except Exception as e:  # try again next time, the bot carries on
+                if is_outage(e):
+                    logger.warning("housekeeping: not pruned, the database is away (%s)", brief(e))
+                else:
+                    logger.exception("housekeeping: pruning failed")
             await asyncio.sleep(self.every)

@@ -33,9 +33,11 @@ from enum import IntEnum
 from typing import Any
 
 from aiolimiter import AsyncLimiter
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
+
+from .metrics import FLOOD_WAITS, TELEGRAM_ERRORS, error_kind
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +123,16 @@ class PriorityRateLimiter(BaseRateLimiter[int]):
                     await self._held()
                     return await callback(*args, **kwargs)
             except RetryAfter as e:
+                FLOOD_WAITS.inc()
+                TELEGRAM_ERRORS.labels("flood").inc()
                 seconds = retry_seconds(e) + 0.1
                 logger.info("%s: flood control, every call waits %.1f s", endpoint, seconds)
                 self._held_until = max(self._held_until, time.monotonic() + seconds)
                 if attempt >= self._max_retries or priority >= Priority.PREVIEW:
                     raise
+            except TelegramError as e:  # every call the bot makes passes here: count them
+                TELEGRAM_ERRORS.labels(error_kind(e)).inc()
+                raise
         raise AssertionError("unreachable")
 
     async def _held(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from engine.env import SettingsError, read_int, read_number
+from engine.jobs.db import DatabaseTimeouts
 from engine.jobs.settings import default_database_url
 
 __all__ = ["BotSettings", "SettingsError"]
@@ -84,6 +85,14 @@ class BotSettings:
     admin_report_seconds: float = 300.0  # at most one report to the admins per kind of error
     progress_seconds: float = 3.0  # a progress message is edited at most this often
     delivery_poll_seconds: float = 0.1  # how often the database is read for finished jobs
+    # An answer Telegram refuses is tried again after delivery_retry_seconds, doubling (with
+    # jitter) up to delivery_retry_max_seconds, delivery_max_attempts times in all; then the
+    # job is undeliverable, with the last error as its reason.
+    delivery_retry_seconds: float = 2.0
+    delivery_retry_max_seconds: float = 600.0
+    delivery_max_attempts: int = 10
+    db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    metrics_port: int | None = None  # Prometheus metrics on this port (None: off)
     job_steps: int | None = None  # optimiser steps for every job (tests, benchmarks)
     webhook_url: str | None = None  # set: webhook mode; unset: long polling
     webhook_secret: str | None = None
@@ -149,6 +158,13 @@ class BotSettings:
             admin_report_seconds=read_number(env, "ADMIN_REPORT_SECONDS", 300.0, minimum=0),
             progress_seconds=read_number(env, "PROGRESS_EDIT_SECONDS", 3.0, minimum=0.5),
             delivery_poll_seconds=read_number(env, "DELIVERY_POLL_SECONDS", 0.1, minimum=0.05),
+            delivery_retry_seconds=read_number(env, "DELIVERY_RETRY_SECONDS", 2.0, minimum=0.01),
+            delivery_retry_max_seconds=read_number(
+                env, "DELIVERY_RETRY_MAX_SECONDS", 600.0, minimum=0.01
+            ),
+            delivery_max_attempts=read_int(env, "DELIVERY_MAX_ATTEMPTS", 10, minimum=1),
+            db_timeouts=DatabaseTimeouts.from_env(env),
+            metrics_port=read_int(env, "METRICS_PORT", 0, minimum=0) or None,
             job_steps=read_int(env, "JOB_STEPS", 0, minimum=0) or None,
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,

@@ -12,7 +12,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, text
 
-from engine.jobs.db import make_engine
+from engine.jobs.db import MIGRATION_TIMEOUTS, make_engine
 from engine.jobs.models import Base
 from engine.jobs.settings import EngineSettings
 
@@ -62,7 +62,7 @@ def run_online() -> None:
     # The alembic command line: configure its logging from alembic.ini.
     if config.config_file_name is not None:
         fileConfig(config.config_file_name, disable_existing_loggers=False)
-    engine = make_engine(EngineSettings.from_env().database_url)
+    engine = make_engine(EngineSettings.from_env().database_url, timeouts=MIGRATION_TIMEOUTS)
     try:
         with engine.connect() as connection:
             run_on(connection)

@@ -37,6 +37,7 @@ from engine import images
 from engine.contract import PREVIEW_SIDE
 from engine.jobs import outputs
 from engine.jobs.models import JobState
+from engine.jobs.outage import brief, is_outage
 
 from .. import keyboards
 from ..ratelimit import Priority
@@ -241,6 +242,13 @@ class StatusMessages:
                 return
             except TelegramError as e:  # the job runs all the same; its result still comes
                 logger.warning("job %s: status message not posted (%s)", job_id, e)
+                return
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                # Posted, but not remembered: the job's result still comes, only the
+                # message keeps its first words.
+                logger.warning("job %s: status message not recorded (%s)", job_id, brief(e))
                 return
         self.track(job_id, text, swap=swap, photo=picture is not None)
 

@@ -12,14 +12,13 @@ from PIL import Image
 from telegram import InputMediaPhoto, Message, Update
 from telegram.error import BadRequest
 
-from engine.jobs import blobs
-
 from .. import keyboards
 from ..callback_data import GalleryPage, PickPreset, parse
 from ..context import Context
 from ..presets import Preset
 from ..presets.gallery import render_page
 from ..store.jobs import photo_params
+from ..store.presets import store_preset_image
 from ..store.waiting import NothingWaiting
 from ..texts import Texts
 from .common import pressed_message, refuse_button, reply, who
@@ -107,14 +106,15 @@ async def turn_page(update: Update, context: Context) -> None:
 
 
 async def preset_image(context: Context, preset: Preset) -> str:
-    """The preset's painting in the database (stored once); its sha256."""
+    """The preset's painting in the database (stored once, and pinned there, so that prune
+    keeps it while the bot keeps its hash); its sha256."""
     known = context.bot_data.preset_images
     if preset.id not in known:
         async with aiofiles.open(context.presets.image_path(preset), "rb") as f:
             data = await f.read()
         width, height = await asyncio.to_thread(lambda: Image.open(io.BytesIO(data)).size)
         known[preset.id] = await context.db(
-            blobs.put_image, data=data, mime="image/jpeg", width=width, height=height
+            store_preset_image, preset_id=preset.id, data=data, width=width, height=height
         )
     return known[preset.id]
 

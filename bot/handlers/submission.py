@@ -9,7 +9,7 @@ from telegram import Update
 
 from engine.contract import JobParams
 from engine.jobs.models import JobState
-from engine.jobs.queue import QueueFull
+from engine.jobs.queue import MissingPicture, QueueFull
 
 from .. import keyboards
 from ..context import Context
@@ -71,6 +71,18 @@ async def submit(
         if query is not None:
             await query.answer()
         await context.bot.send_message(chat.id, t(f"limit_{e.reason}", limit=limit))
+        return None
+    except MissingPicture:
+        # Pruned meanwhile (pins keep preset paintings; a photo is kept KEEP_DAYS). A preset
+        # is stored again at its next pick; a photo has to come again.
+        gone = {sha for sha, _ in styles}
+        known = context.bot_data.preset_images
+        for preset_id in [p for p, sha in known.items() if sha in gone]:
+            del known[preset_id]
+        logger.info("user %s: a picture of the job is no longer stored", person.id)
+        if query is not None:
+            await query.answer()
+        await context.bot.send_message(chat.id, t("picture_gone"))
         return None
     if query is not None:
         await query.answer(toast)

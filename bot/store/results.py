@@ -1,18 +1,22 @@
-"""Finished jobs the bot has not answered yet, and the result pictures it sends."""
+"""Finished jobs the bot has not answered yet, the result pictures it sends, and what it
+records as an answer goes out: each step as Telegram accepts it, a chat that moved."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from engine.jobs import outputs, queue
-from engine.jobs.models import Image, JobState, User
+from engine.jobs.models import ChatSession, Image, Job, JobState, User
 
 
 @dataclass(frozen=True)
 class Finished:
-    """A finished job that has not been answered yet."""
+    """A finished job that has not been answered yet, and the steps of its answer so far."""
 
     job_id: int
     chat_id: int
@@ -24,13 +28,19 @@ class Finished:
     run_seconds: float | None
     language: str | None
     send_file: bool
+    finished_at: datetime | None = None
+    result_message_id: int | None = None  # the result photo (or the failure's reason) sent
+    file_message_id: int | None = None  # the full-quality file sent
+    delivery_attempts: int = 0  # tries so far that failed
     status_photo: bool = False  # its status message is a picture with a caption
     frames: int = 0  # time-lapse frames kept: a film can be made of them
 
 
-def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
+def finished_jobs(s: Session, *, limit: int = 20, skip: Sequence[int] = ()) -> list[Finished]:
+    """Finished jobs to answer now (none backing off), oldest first; ``skip``: those being
+    answered at the moment."""
     found = []
-    jobs = queue.undelivered(s, limit=limit)
+    jobs = queue.undelivered(s, limit=limit, skip=skip)
     frames = outputs.frame_counts(s, [job.id for job in jobs if job.result_sha])
     for job in jobs:
         user = s.get(User, job.user_id)
@@ -46,6 +56,10 @@ def finished_jobs(s: Session, *, limit: int = 20) -> list[Finished]:
                 run_seconds=job.run_seconds,
                 language=user.language if user else None,
                 send_file=bool(user and user.send_file),
+                finished_at=job.finished_at,
+                result_message_id=job.result_message_id,
+                file_message_id=job.file_message_id,
+                delivery_attempts=job.delivery_attempts or 0,
                 status_photo=job.status_photo,
                 frames=frames.get(job.id, 0),
             )
@@ -59,3 +73,21 @@ def result_image(s: Session, *, sha: str) -> tuple[bytes, int, int]:
     if image is None:
         raise LookupError(f"result image {sha} is missing")
     return image.data, image.width, image.height
+
+
+def move_chat(s: Session, *, old_chat_id: int, new_chat_id: int) -> int:
+    """A group became a supergroup (Telegram's ChatMigrated): jobs and chat sessions in the
+    old chat move to the new one; how many jobs moved."""
+    moved = s.execute(
+        update(Job)
+        .where(Job.chat_id == old_chat_id)
+        .values(chat_id=new_chat_id)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    s.execute(
+        update(ChatSession)
+        .where(ChatSession.chat_id == old_chat_id)
+        .values(chat_id=new_chat_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(moved or 0)

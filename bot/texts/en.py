@@ -94,6 +94,7 @@ TEXTS: dict[str, str] = {
     "too_many_pixels": "That picture is too large for me (at most {limit:.0f} megapixels).",
     "bad_shape": "That picture is too small or too narrow for me to work with.",
     "download_failed": "I could not download that file from Telegram. Please send it again.",
+    "picture_gone": "I no longer have that picture. Please send it again.",
     "too_many_updates": (
         "You are sending faster than I can read, so I skipped some of your last messages. "
         "Wait for my answers, then send the rest again."
@@ -145,6 +146,7 @@ TEXTS: dict[str, str] = {
         "Workers alive: {workers}.\n"
         "Last hour: {done_hour} done, {failed_hour} failed."
     ),
+    "stats_undeliverable": "\nUndeliverable in the last 24 hours: {count}. Latest: {latest}",
     "admins_only": "Only the bot's admins can see that.",
     "admin_error": "Error while handling an update: {error}",
     # Commands, for Telegram's menu

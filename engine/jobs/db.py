@@ -8,8 +8,11 @@ here calls ``create_all``: the schema changes only through ``migrations/``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +20,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-logger = logging.getLogger(__name__)
+from engine.env import read_number
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000  # a writer waits this long for another's lock before failing
+logger = logging.getLogger(__name__)
 
 # alembic.ini and migrations/ sit at the repository root, beside the package (an editable
 # install, `pip install -e .`, runs from the checkout).
@@ -34,6 +37,35 @@ MIGRATIONS_DIR = REPO_ROOT / "migrations"
 
 MIGRATE_HINT = "python -m engine migrate"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseTimeouts:
+    """How long any one trip to the database may take, so that a database that went away
+    (a restart, a host cut off, a lock held too long) is an error after seconds, never a
+    thread hung until TCP gives up.
+
+    ``connect``: to open a connection; ``statement``: one statement, on the server (None: no
+    limit; migrations run without one); ``lock``: waiting for another transaction's lock
+    (SQLite: its busy timeout, the wait for another process's write lock).
+    """
+
+    connect: float = 5.0
+    statement: float | None = 30.0
+    lock: float = 10.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DatabaseTimeouts:
+        statement = read_number(env, "DB_STATEMENT_TIMEOUT", 30.0, minimum=0)
+        return cls(
+            connect=read_number(env, "DB_CONNECT_TIMEOUT", 5.0, minimum=1),
+            statement=statement or None,
+            lock=read_number(env, "DB_LOCK_TIMEOUT", 10.0, minimum=0.05),
+        )
+
+
+# A schema change on a large table may take minutes: no statement limit, a patient lock wait.
+MIGRATION_TIMEOUTS = DatabaseTimeouts(statement=None, lock=60.0)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -54,7 +86,18 @@ def dialect_of(s: Session) -> str:
     return s.get_bind().dialect.name
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def database_now(s: Session) -> datetime:
+    """The database server's clock, as naive UTC: leases are written and compared by it, so
+    that workers whose own clocks disagree still agree on when a lease has passed."""
+    if dialect_of(s) == "postgresql":
+        # clock_timestamp(), not now(): the moment of asking, not the transaction's start.
+        found = s.scalar(select(func.timezone("UTC", func.clock_timestamp())))
+    else:
+        found = s.scalar(select(func.strftime("%Y-%m-%d %H:%M:%f", "now")))
+    return found if isinstance(found, datetime) else datetime.fromisoformat(str(found))
+
+
+def _prepare_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module (it would BEGIN lazily, in
@@ -64,7 +107,7 @@ def _prepare_sqlite(engine: Engine) -> None:
         # WAL: readers never block the writer and the writer never blocks readers.
         cursor.execute("PRAGMA journal_mode=WAL")
         # Wait for another process's write lock instead of failing at once.
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         # In WAL mode NORMAL loses no committed data on a process crash, only on power loss.
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -78,8 +121,12 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` with this project's settings for SQLite or PostgreSQL."""
+def make_engine(
+    url: str, *, echo: bool = False, timeouts: DatabaseTimeouts | None = None
+) -> Engine:
+    """An engine for ``url`` with this project's settings for SQLite or PostgreSQL, and
+    ``timeouts`` (the defaults when None)."""
+    timeouts = timeouts or DatabaseTimeouts()
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -90,13 +137,41 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # SQLite's busy handler, which naps 1 to 100 ms between tries. One pooled connection
         # makes them queue in Python instead and hands it over the moment it is free. Other
         # processes (the bot, each worker) still meet the busy handler.
+        # A thread waits for the connection while another waits out a lock (up to
+        # timeouts.lock), so the pool's own wait is longer.
         engine = create_engine(
-            url, echo=echo, poolclass=QueuePool, pool_size=1, max_overflow=0, pool_timeout=60
+            url,
+            echo=echo,
+            poolclass=QueuePool,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=max(60.0, 3 * timeouts.lock),
         )
-        _prepare_sqlite(engine)
+        _prepare_sqlite(engine, round(timeouts.lock * 1000))
         return engine
     # pre_ping: a server restart or an idle-connection timeout must not fail the next job.
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    return create_engine(url, echo=echo, pool_pre_ping=True, connect_args=_pg_options(timeouts))
+
+
+def _pg_options(timeouts: DatabaseTimeouts) -> dict[str, Any]:
+    """libpq's connection options for ``timeouts``."""
+    options = [f"-c lock_timeout={round(timeouts.lock * 1000)}"]
+    if timeouts.statement:
+        options.append(f"-c statement_timeout={round(timeouts.statement * 1000)}")
+    args: dict[str, Any] = {
+        "connect_timeout": max(2, math.ceil(timeouts.connect)),  # whole seconds, 2 at least
+        "options": " ".join(options),
+        # A server whose host vanished answers nothing, not even a reset: keepalives find a
+        # dead idle connection, and tcp_user_timeout a connection whose data goes unanswered
+        # (statement_timeout is the server's and cannot help then).
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
+    if timeouts.statement:
+        args["tcp_user_timeout"] = round((timeouts.statement + 10) * 1000)
+    return args
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
@@ -116,7 +191,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
 @contextmanager
 def _connected(url_or_engine: str | Engine) -> Iterator[Connection]:
     owned = isinstance(url_or_engine, str)
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    engine = (
+        make_engine(url_or_engine, timeouts=MIGRATION_TIMEOUTS)
+        if isinstance(url_or_engine, str)
+        else url_or_engine
+    )
     try:
         with engine.connect() as connection:
             yield connection

@@ -168,10 +168,13 @@ class Job(Base):
     styles: Mapped[list[Any]] = mapped_column(JSON)  # [{"sha256": str, "weight": float}, ...]
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
 
-    # Leasing: who runs it, until when, and how often it has been tried.
+    # Leasing: who runs it, until when, and how often it has been tried. Every write a worker
+    # makes about the job names the claim it holds (a fresh random token per claim), so a
+    # worker whose lease passed is refused even if the job went back to a worker of its name.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker_id: Mapped[str | None] = mapped_column(String(128))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -193,10 +196,34 @@ class Job(Base):
     status_message_id: Mapped[int | None] = mapped_column(BigInteger)
     status_photo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The answer's steps, each recorded the moment Telegram accepts it, so that a retry sends
+    # only what is missing: the result photo (or the failure's reason), the full-quality file.
+    result_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    file_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Tries at answering, the next one not before deliver_after, and the last error; a job
+    # that runs out of tries is undeliverable (undeliverable_at, delivery_error says why).
+    delivery_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    deliver_after: Mapped[datetime | None] = mapped_column(DateTime)
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    undeliverable_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class ImagePin(Base):
+    """A picture kept whatever its age, for as long as its owner (``preset:<id>``: a preset
+    painting the bot offers, and keeps by hash) holds the pin. Prune never deletes a pinned
+    picture."""
+
+    __tablename__ = "image_pins"
+
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sha256: Mapped[str] = mapped_column(
+        String(64), ForeignKey("images.sha256", ondelete="CASCADE"), index=True
+    )
+    pinned_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Upload(Base):

@@ -2,10 +2,11 @@
 frames of its time-lapse, and the film made of them.
 
 The worker writes the preview and the frames (:func:`record`, in the transaction of its
-progress write, so they cost no trip to the database of their own); the bot reads them
-(:func:`preview_seqs`, :func:`preview_of`, :func:`frames_of`) and stores the film once it has
-made it (:func:`put_film`). A preview is one row per job, overwritten; frames and the film are
-pictures in ``images`` like every other, and go with the job when it is pruned
+lease thread's progress write, fenced by the claim token, so they cost no trip to the
+database of their own); the bot reads them (:func:`preview_seqs`, :func:`preview_of`,
+:func:`frames_of`) and stores the film once it has made it (:func:`put_film`). A preview is
+one row per job, overwritten; frames and the film are pictures in ``images`` like every
+other, and go with the job when it is pruned
 (``engine.jobs.prune``: the rows by the foreign keys' cascade, the pictures once nothing
 refers to them). The caller owns the transaction.
 """
@@ -61,21 +62,27 @@ def record(
     job_id: int,
     *,
     worker_id: str,
+    token: str,
     preview: tuple[int, int, Picture] | None = None,
     frames: Sequence[Frame] = (),
     fresh: bool = False,
 ) -> bool:
     """Store a running job's new preview (``(step, total, picture)``) and frames; False, and
-    nothing stored, when the job is no longer this worker's.
+    nothing stored, when the job is no longer this claim's (``worker_id`` and ``token``).
 
     ``fresh``: this run's first write, so frames an earlier attempt left are dropped first
     (a film mixes no runs). Frames are keyed by position: the same position written again (a
     run started over after the GPU ran out of memory) replaces the old one.
     """
-    # Fenced like every write a worker makes: only while the job is still this worker's.
+    # Fenced like every write a worker makes: only while the job is still this claim's (the
+    # token, new at every claim, decides; a worker of the same name that lost it writes
+    # nothing).
     held = s.scalar(
         select(Job.id).where(
-            Job.id == job_id, Job.worker_id == worker_id, Job.state == JobState.RUNNING
+            Job.id == job_id,
+            Job.claim_token == token,
+            Job.worker_id == worker_id,
+            Job.state == JobState.RUNNING,
         )
     )
     if held is None:

@@ -12,8 +12,10 @@ housekeeping (``prune``).
 
 Every function takes a session and leaves the transaction to the caller
 (``with sessionmaker.begin() as s: ...``), so several calls can commit together; the bot calls
-them in a thread (``asyncio.to_thread``). Timestamps are naive UTC from the caller's clock;
-``now=`` lets tests move time. SQLite and PostgreSQL differ in how a claim is made atomic,
+them in a thread (``asyncio.to_thread``). Timestamps are naive UTC; a worker's writes (leases,
+when a job started and finished) take the database server's clock (``db.database_now``), so
+that machines whose clocks disagree still agree on when a lease has passed; the bot's take its
+own. ``now=`` lets tests move time. SQLite and PostgreSQL differ in how a claim is made atomic,
 and that difference lives here and nowhere else:
 
 - PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks the next job, skipping jobs other
@@ -24,6 +26,16 @@ and that difference lives here and nowhere else:
 
 Attempts count claims: ``claim`` adds one, ``release`` (a clean shutdown) gives it back, so a
 job whose worker died shows one attempt more when it is queued again.
+
+Fencing: each claim draws a fresh random ``claim_token``; every later write about the job
+(heartbeat, progress, result, failure, hand-back) names it and changes nothing unless the row
+still holds it. A worker whose lease passed is refused even when the job was claimed again by
+a worker of the same name (two containers whose worker is PID 1, a reused ``--id``).
+
+Delivery: a finished job waits for the bot (``undelivered``). Its answer goes out in steps,
+each recorded the moment Telegram accepts it (``record_step``); a try that fails backs off
+(``delivery_failed``: ``deliver_after``) and after the last try the job is *undeliverable*,
+with its reason, and never holds up another.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from __future__ import annotations
 import enum
 import functools
 import logging
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,8 +62,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from engine.contract import FailureKind, JobParams, dump_params
-from engine.jobs.db import dialect_of
+from engine.jobs.blobs import MissingPicture, use_pictures
+from engine.jobs.db import database_now, dialect_of
 from engine.jobs.models import FINISHED_STATES, Job, JobState, User, utcnow
+
+__all__ = ["MissingPicture", "QueueFull", "StopReason"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +100,11 @@ def _times(n: int) -> str:
     return {1: "once", 2: "twice"}.get(n, f"{n} times")
 
 
+def _clock(s: Session, now: datetime | None) -> datetime:
+    """``now`` if a test gives one, else the database's clock (what leases are measured by)."""
+    return now if now is not None else database_now(s)
+
+
 # -- submitting and cancelling --------------------------------------------------------------
 
 
@@ -110,7 +131,9 @@ def submit(
     ``max_queued_per_user`` counts the person's open jobs (queued or running),
     ``max_per_hour_per_user`` the jobs they submitted in the last hour, and
     ``max_queued_total`` everyone's queued jobs. ``person_locked``: the caller has already
-    read the person's row ``FOR UPDATE`` in this transaction.
+    read the person's row ``FOR UPDATE`` in this transaction. MissingPicture when one of its
+    pictures is not stored (any more): a prune at the same moment never leaves a job without
+    its pictures (``blobs.use_pictures``).
     """
     if not styles:
         raise ValueError("a job needs at least one style image")
@@ -124,6 +147,7 @@ def submit(
     limits = (max_queued_per_user, max_per_hour_per_user, max_queued_total)
     if any(limit is not None for limit in limits):
         _check_limits(s, user_id, now, *limits)
+    use_pictures(s, [content_sha, *(sha for sha, _ in styles)])
     job = Job(
         user_id=user_id,
         chat_id=chat_id,
@@ -298,14 +322,17 @@ def positions(s: Session, *, now: datetime | None = None) -> dict[int, int]:
 def claim(
     s: Session, *, worker_id: str, lease_seconds: float, now: datetime | None = None
 ) -> Job | None:
-    """Take the next job in fair order for ``worker_id``, or None when the queue is empty."""
-    now = now or utcnow()
+    """Take the next job in fair order for ``worker_id``, or None when the queue is empty.
+
+    The job comes with a new ``claim_token``: every later write about it must name it."""
+    now = _clock(s, now)
     base, order = _queue_order()
     take = (
         update(Job)
         .values(
             state=JobState.RUNNING,
             worker_id=worker_id,
+            claim_token=uuid.uuid4().hex,
             attempts=Job.attempts + 1,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
             heartbeat_at=now,
@@ -352,20 +379,32 @@ def claim(
     return job
 
 
-def _ours(job_id: int, worker_id: str) -> tuple[ColumnElement[bool], ...]:
-    # Every write a worker makes is conditional on still holding the job: after its lease
-    # ran out the job may belong to someone else, and the late writer must lose.
-    return (Job.id == job_id, Job.worker_id == worker_id, Job.state == JobState.RUNNING)
+def _ours(job_id: int, worker_id: str, token: str) -> tuple[ColumnElement[bool], ...]:
+    # Every write a worker makes is conditional on still holding this claim: after its lease
+    # ran out the job may belong to someone else (even to a worker of the same name, which
+    # is why the token, new at every claim, decides), and the late writer must lose.
+    return (
+        Job.id == job_id,
+        Job.claim_token == token,
+        Job.worker_id == worker_id,
+        Job.state == JobState.RUNNING,
+    )
 
 
 def heartbeat(
-    s: Session, job_id: int, *, worker_id: str, lease_seconds: float, now: datetime | None = None
+    s: Session,
+    job_id: int,
+    *,
+    worker_id: str,
+    token: str,
+    lease_seconds: float,
+    now: datetime | None = None,
 ) -> StopReason | None:
-    """Extend the lease; StopReason.LEASE_LOST when the job is no longer this worker's."""
-    now = now or utcnow()
+    """Extend the lease; StopReason.LEASE_LOST when the job is no longer this claim's."""
+    now = _clock(s, now)
     result = s.execute(
         update(Job)
-        .where(*_ours(job_id, worker_id))
+        .where(*_ours(job_id, worker_id, token))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -378,16 +417,17 @@ def report_progress(
     job_id: int,
     *,
     worker_id: str,
+    token: str,
     fraction: float,
     eta_seconds: float | None,
     lease_seconds: float,
     now: datetime | None = None,
 ) -> StopReason | None:
     """Record progress and extend the lease; a StopReason when the job must stop."""
-    now = now or utcnow()
+    now = _clock(s, now)
     cancel_requested = s.scalar(
         update(Job)
-        .where(*_ours(job_id, worker_id))
+        .where(*_ours(job_id, worker_id, token))
         .values(
             progress=min(max(fraction, 0.0), 1.0),
             eta_seconds=eta_seconds,
@@ -407,15 +447,16 @@ def complete(
     job_id: int,
     *,
     worker_id: str,
+    token: str,
     result_sha: str,
     run_seconds: float,
     now: datetime | None = None,
 ) -> bool:
     """Record the result; False (and nothing changes) when the job is no longer ours."""
-    now = now or utcnow()
+    now = _clock(s, now)
     result = s.execute(
         update(Job)
-        .where(*_ours(job_id, worker_id))
+        .where(*_ours(job_id, worker_id, token))
         .values(
             # A cancel that arrived after the last step still wins: the person said no.
             state=case((Job.cancel_requested, JobState.CANCELLED), else_=JobState.DONE),
@@ -436,11 +477,11 @@ def complete(
     return done
 
 
-def _held(s: Session, job_id: int, worker_id: str) -> Job | None:
-    """The job, locked, if ``worker_id`` still holds it."""
+def _held(s: Session, job_id: int, worker_id: str, token: str) -> Job | None:
+    """The job, locked, if this claim still holds it."""
     return s.scalars(
         select(Job)
-        .where(*_ours(job_id, worker_id))
+        .where(*_ours(job_id, worker_id, token))
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()
@@ -449,6 +490,7 @@ def _held(s: Session, job_id: int, worker_id: str) -> Job | None:
 def _requeue(job: Job) -> None:
     job.state = JobState.QUEUED
     job.worker_id = None
+    job.claim_token = None
     job.lease_expires_at = None
     job.heartbeat_at = None
     job.started_at = None
@@ -477,6 +519,7 @@ def fail(
     job_id: int,
     *,
     worker_id: str,
+    token: str,
     error: str,
     retry: bool,
     error_kind: str | None = None,
@@ -486,10 +529,10 @@ def fail(
     (engine.contract.FailureKind: what the person is told).
 
     ``retry``: queue it again unless it has had all its attempts; otherwise it fails for
-    good. Returns the job's new state, or None when it was no longer this worker's.
+    good. Returns the job's new state, or None when it was no longer this claim's.
     """
-    now = now or utcnow()
-    job = _held(s, job_id, worker_id)
+    now = _clock(s, now)
+    job = _held(s, job_id, worker_id, token)
     if job is None:
         return None
     if job.cancel_requested:
@@ -507,10 +550,12 @@ def fail(
     return job.state
 
 
-def release(s: Session, job_id: int, *, worker_id: str, now: datetime | None = None) -> None:
+def release(
+    s: Session, job_id: int, *, worker_id: str, token: str, now: datetime | None = None
+) -> None:
     """Hand a job back on shutdown: queued again, the attempt not counted."""
-    now = now or utcnow()
-    job = _held(s, job_id, worker_id)
+    now = _clock(s, now)
+    job = _held(s, job_id, worker_id, token)
     if job is None:
         return
     if job.cancel_requested:
@@ -522,10 +567,12 @@ def release(s: Session, job_id: int, *, worker_id: str, now: datetime | None = N
     s.flush()
 
 
-def mark_cancelled(s: Session, job_id: int, *, worker_id: str, now: datetime | None = None) -> bool:
+def mark_cancelled(
+    s: Session, job_id: int, *, worker_id: str, token: str, now: datetime | None = None
+) -> bool:
     """The worker stopped a job whose owner cancelled it; False if it was no longer ours."""
-    now = now or utcnow()
-    job = _held(s, job_id, worker_id)
+    now = _clock(s, now)
+    job = _held(s, job_id, worker_id, token)
     if job is None:
         return False
     _finish(job, JobState.CANCELLED, now)
@@ -540,7 +587,7 @@ def reclaim_expired(s: Session, *, now: datetime | None = None) -> int:
     Each goes back to the queue, or fails with a readable reason once it has had all its
     attempts (a picture that kills the engine every time must not kill it forever).
     """
-    now = now or utcnow()
+    now = _clock(s, now)
     # SKIP LOCKED: two workers reclaiming at once each take different jobs rather than one
     # waiting on the other (SQLite: ignored, writers already take turns).
     expired = s.scalars(
@@ -577,26 +624,89 @@ def reclaim_expired(s: Session, *, now: datetime | None = None) -> int:
 # -- the bot's side -------------------------------------------------------------------------
 
 
-def undelivered(s: Session, *, limit: int = 20) -> list[Job]:
-    """Finished jobs (done, failed or cancelled) the bot has not answered yet, oldest first."""
-    return list(
-        s.scalars(
-            select(Job)
-            .where(Job.state.in_(FINISHED_STATES), Job.delivered_at.is_(None))
-            .order_by(Job.finished_at, Job.id)
-            .limit(limit)
-        )
+def _unanswered() -> tuple[ColumnElement[bool], ...]:
+    return (
+        Job.state.in_(FINISHED_STATES),
+        Job.delivered_at.is_(None),
+        Job.undeliverable_at.is_(None),
     )
+
+
+def undelivered(
+    s: Session,
+    *,
+    limit: int = 20,
+    now: datetime | None = None,
+    skip: Sequence[int] = (),
+) -> list[Job]:
+    """Finished jobs (done, failed or cancelled) the bot has not answered yet and may try now
+    (not backing off), oldest first; ``skip``: jobs the bot is answering at the moment."""
+    now = now or utcnow()
+    query = (
+        select(Job)
+        .where(*_unanswered(), or_(Job.deliver_after.is_(None), Job.deliver_after <= now))
+        .order_by(Job.finished_at, Job.id)
+        .limit(limit)
+    )
+    if skip:
+        query = query.where(Job.id.not_in(list(skip)))
+    return list(s.scalars(query))
+
+
+def record_step(
+    s: Session,
+    job_id: int,
+    *,
+    result_message_id: int | None = None,
+    file_message_id: int | None = None,
+) -> None:
+    """A step of a job's answer reached the chat (Telegram accepted it): recorded at once, so
+    that no retry sends it again."""
+    values = {"result_message_id": result_message_id, "file_message_id": file_message_id}
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values({k: v for k, v in values.items() if v is not None})
+        .execution_options(synchronize_session=False)
+    )
+
+
+def delivery_failed(
+    s: Session,
+    job_id: int,
+    *,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime | None = None,
+) -> int:
+    """A try at answering failed with ``error``: try again at ``retry_at``, or (None) give up:
+    the job is undeliverable, ``error`` its reason. The number of tries so far."""
+    now = now or utcnow()
+    values: dict[str, Any] = {
+        "delivery_attempts": Job.delivery_attempts + 1,
+        "delivery_error": error[:1000],
+        "deliver_after": retry_at,
+    }
+    if retry_at is None:
+        values["undeliverable_at"] = now
+    tries = s.scalar(
+        update(Job)
+        .where(Job.id == job_id, *_unanswered())
+        .values(values)
+        .returning(Job.delivery_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return int(tries or 0)
 
 
 def mark_delivered(s: Session, job_id: int, *, now: datetime | None = None) -> bool:
     """Record that the bot answered; True for the first caller only."""
-    # Conditional on "not delivered yet": two bot processes (or a retry after a restart)
+    # Conditional on "not answered yet": two bot processes (or a retry after a restart)
     # racing to deliver the same job get one True between them.
     result = s.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state.in_(FINISHED_STATES), Job.delivered_at.is_(None))
-        .values(delivered_at=now or utcnow())
+        .where(Job.id == job_id, *_unanswered())
+        .values(delivered_at=now or utcnow(), deliver_after=None)
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.contract import MAX_FRAMES
 from engine.env import SettingsError, read_int, read_number
+from engine.jobs.db import DatabaseTimeouts
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -36,6 +37,11 @@ class EngineSettings:
     # A worker on the CPU lowers its own priority by this much (0-19, see nice(1)), so that
     # the bot beside it on the same machine stays quick to answer while the cores are busy.
     cpu_nice: int = 10
+    db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    # A finished result whose write meets a database outage is tried again for this long
+    # before the run is given up (the job then runs again elsewhere once its lease passes).
+    result_retry_seconds: float = 300.0
+    metrics_port: int | None = None  # serve Prometheus metrics on this port (None: off)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> EngineSettings:
@@ -52,6 +58,9 @@ class EngineSettings:
             timelapse_frames=read_int(env, "TIMELAPSE_FRAMES", MAX_FRAMES, minimum=0),
             output_budget=read_number(env, "OUTPUT_BUDGET", 0.03, minimum=0),
             cpu_nice=read_int(env, "WORKER_CPU_NICE", 10, minimum=0),
+            db_timeouts=DatabaseTimeouts.from_env(env),
+            result_retry_seconds=read_number(env, "RESULT_RETRY_SECONDS", 300.0, minimum=0),
+            metrics_port=read_int(env, "WORKER_METRICS_PORT", 0, minimum=0) or None,
         )
         if settings.cpu_nice > 19:
             raise SettingsError(f"WORKER_CPU_NICE must be 0 to 19, got {settings.cpu_nice}")

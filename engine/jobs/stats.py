@@ -1,4 +1,4 @@
-"""The queue in numbers, for ``/stats`` and ``python -m engine stats``."""
+"""The queue in numbers, for ``/stats``, ``python -m engine stats`` and the metrics."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from engine.jobs.db import dialect_of
-from engine.jobs.models import Job, JobState, Worker, utcnow
+from engine.jobs.models import FINISHED_STATES, Job, JobState, Worker, utcnow
 from engine.jobs.registry import WORKER_LIVE_SECONDS
 
 
@@ -33,6 +33,21 @@ class QueueStats:
     mean_run_seconds: float | None  # of the jobs done in the last hour
     oldest_queued_seconds: float | None  # how long the longest-waiting job has waited
     by_hour: tuple[HourCount, ...]  # the last 24 hours that saw finished jobs, oldest first
+    undeliverable_last_day: int = 0  # answers given up in the last 24 hours
+    # The latest of them: (job id, why), newest first.
+    undeliverable_latest: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """What the metrics show of the queue (engine.jobs.metrics.QueueCollector)."""
+
+    by_state: dict[str, int]
+    undelivered: int  # finished, not answered yet
+    delivery_lag_seconds: float  # how long the oldest of those has waited (0: none waits)
+    undeliverable: int
+    live_workers: int
+    oldest_queued_seconds: float  # 0: nothing waits
 
 
 def _hour_start(s: Session, column: Any) -> Any:
@@ -82,7 +97,16 @@ def stats(
         .group_by(hour)
         .order_by(hour)
     ).all()
+    day_ago = now - timedelta(hours=24)
+    latest = s.execute(
+        select(Job.id, Job.delivery_error)
+        .where(Job.undeliverable_at > day_ago)
+        .order_by(Job.undeliverable_at.desc(), Job.id.desc())
+        .limit(3)
+    ).all()
     return QueueStats(
+        undeliverable_last_day=count(Job.undeliverable_at > day_ago),
+        undeliverable_latest=tuple((int(i), str(e or "?")) for i, e in latest),
         queued=count(Job.state == JobState.QUEUED),
         running=count(Job.state == JobState.RUNNING),
         live_workers=int(live or 0),
@@ -97,6 +121,47 @@ def stats(
             for h, d, f in rows
         ),
     )
+
+
+def _live(now: datetime, live_seconds: float) -> ColumnElement[bool]:
+    return (Worker.stopped_at.is_(None)) & (
+        Worker.last_seen_at > now - timedelta(seconds=live_seconds)
+    )
+
+
+def gauges(
+    s: Session, *, now: datetime | None = None, live_seconds: float = WORKER_LIVE_SECONDS
+) -> Gauges:
+    """The queue's state now, for the metrics: a handful of small queries."""
+    now = now or utcnow()
+    by_state = {str(state): 0 for state in JobState}
+    for state, number in s.execute(select(Job.state, func.count()).group_by(Job.state)):
+        by_state[str(state)] = int(number)
+    waiting = (
+        Job.state.in_(FINISHED_STATES),
+        Job.delivered_at.is_(None),
+        Job.undeliverable_at.is_(None),
+    )
+    undelivered, oldest_finished = s.execute(
+        select(func.count(), func.min(Job.finished_at)).where(*waiting)
+    ).one()
+    oldest_queued = s.scalar(select(func.min(Job.created_at)).where(Job.state == JobState.QUEUED))
+    return Gauges(
+        by_state=by_state,
+        undelivered=int(undelivered or 0),
+        delivery_lag_seconds=_age(now, oldest_finished),
+        undeliverable=int(
+            s.scalar(select(func.count()).where(Job.undeliverable_at.is_not(None))) or 0
+        ),
+        live_workers=int(
+            s.scalar(select(func.count()).select_from(Worker).where(_live(now, live_seconds))) or 0
+        ),
+        oldest_queued_seconds=_age(now, oldest_queued),
+    )
+
+
+def _age(now: datetime, since: datetime | str | None) -> float:
+    return 0.0 if since is None else max(0.0, (now - _as_datetime(since)).total_seconds())
 
 
 def format_stats(numbers: QueueStats) -> str:
@@ -114,6 +179,9 @@ def format_stats(numbers: QueueStats) -> str:
         f"{numbers.failed_last_hour} failed, {numbers.cancelled_last_hour} cancelled; "
         f"mean run {seconds(numbers.mean_run_seconds)}",
     ]
+    if numbers.undeliverable_last_day:
+        lines.append(f"undeliverable in the last 24 hours: {numbers.undeliverable_last_day}")
+        lines += [f"  job {job}: {why}" for job, why in numbers.undeliverable_latest]
     if numbers.by_hour:
         lines.append("by hour (UTC): done / failed")
         lines += [f"  {h.hour:%Y-%m-%d %H:00}  {h.done} / {h.failed}" for h in numbers.by_hour]

@@ -11,8 +11,9 @@ worker exits with status 0.
 
 A run that can show itself passes its step and a :data:`Snapshot` with each report: the
 callback then keeps a small preview at most every ``preview_seconds`` and a time-lapse frame
-at the steps ``engine.contract.frame_steps`` names, and writes them with the next progress
-write (``engine.jobs.outputs``), the last frames with the result.
+at the steps ``engine.contract.frame_steps`` names, and the lease's thread writes them with its
+next write (``engine.jobs.outputs``, fenced by the claim token like every write), the last
+frames with the result.
 
 The per-job work is a function (:data:`RunJob`): ``engine.bridge.StyleRunner``, the real
 engine, in production; tests pass something cheaper. Nothing here imports torch.
@@ -28,12 +29,12 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.contract import (
@@ -46,14 +47,18 @@ from engine.contract import (
     frame_steps,
     load_params,
 )
-from engine.jobs import blobs, outputs, queue, registry
+from engine.jobs import blobs, metrics, outputs, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
+from engine.jobs.models import JobState
+from engine.jobs.outage import Outage, brief, is_outage
 from engine.jobs.queue import StopReason
 from engine.jobs.settings import EngineSettings
 
 logger = logging.getLogger(__name__)
 
 ERROR_DETAIL_CHARS = 200  # of an unexpected error's text kept in jobs.error (never shown to people)
+STOP_PATIENCE = 10.0  # once asked to stop, a write that meets an outage is tried this long
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -139,9 +144,13 @@ class _Claimed:
     stored_params: dict[str, Any]  # as the row holds them; read when the run starts
     content_sha: str
     styles: tuple[tuple[str, float], ...]
+    token: str  # the claim: every write about the job names it
 
 
 _MAX_STRIDE = 4  # frames are thinned to every 4th planned one at the most
+
+# A preview (step, total, picture) waiting to be written.
+_Shown = tuple[int, int, outputs.Picture]
 
 
 @dataclass
@@ -155,104 +164,88 @@ class OutputCosts:
     seconds: float = 0.0  # spent taking and encoding them, inside the run
 
 
-class _JobWatch:
-    """The progress callback for one run: writes progress, keeps the lease, says when to stop,
-    and keeps the run's preview and time-lapse frames."""
+@dataclass
+class _Outputs:
+    """A run's preview and frames taken and not yet written (``fresh``: nothing of this run
+    written yet, so the frames an earlier attempt left go first)."""
 
-    def __init__(self, worker: Worker, job_id: int) -> None:
+    preview: _Shown | None = None
+    frames: list[outputs.Frame] = field(default_factory=list)
+    fresh: bool = True
+
+    @property
+    def empty(self) -> bool:
+        return self.preview is None and not self.frames
+
+    def write(self, s: Session, job: _Claimed, worker_id: str) -> bool:
+        """Write them in the caller's transaction; False (nothing written) once the job is no
+        longer this claim's."""
+        if self.empty:
+            return True
+        return outputs.record(
+            s,
+            job.id,
+            worker_id=worker_id,
+            token=job.token,
+            preview=self.preview,
+            frames=self.frames,
+            fresh=self.fresh,
+        )
+
+
+class _Lease:
+    """Keeps a claimed job's lease for the whole run, from a background thread: while the
+    pictures are read and decoded, the style features computed, the optimisation steps and
+    the result encoded and stored, however long any of them takes.
+
+    It extends the lease at least every ``heartbeat_seconds`` and writes the latest progress
+    the run reported at most every ``progress_seconds``, with the preview and the time-lapse
+    frames the run's reports took since the last write (in the same transaction, fenced by
+    the claim token like the progress: a worker whose claim is gone writes no picture
+    either). A new preview makes a write due at once: the person is watching.
+
+    :meth:`report` is the run's progress callback: it never touches the database itself, so a
+    slow or absent database never holds up the optimisation (it only takes the snapshots, on
+    the run's own thread, as they show the run's picture of this very step); it answers with
+    what the last write learnt (LEASE_LOST, CANCELLED) or SHUTDOWN when the worker is stopping.
+    """
+
+    MIN_SPACING = 0.05  # seconds between two writes, whatever the settings say
+
+    def __init__(self, worker: Worker, job: _Claimed) -> None:
         self.worker = worker
-        self.job_id = job_id
-        now = time.monotonic()
-        self.last_progress = self.last_heartbeat = now
-        self.last_preview = float("-inf")  # the first step shows at once
+        self.job = job
+        self.reason: StopReason | None = None
         self.costs = OutputCosts()
+        self._changed = threading.Condition()
+        self._latest: tuple[float, float | None] | None = None  # reported, not yet written
+        self._pending = _Outputs()  # taken, not yet written (guarded by _changed)
+        self._preview_due = False  # a new preview waits: write at once
+        self._outputs_closed = False  # the result's transaction writes what is left
+        self._writing = threading.Lock()  # held by the thread for each write
+        self._done = False
+        self._outage = Outage(logger, f"worker {worker.worker_id}, job {job.id}")
+        self._thread = threading.Thread(target=self._keep, name=f"lease {job.id}", daemon=True)
+        # Taking snapshots: the run thread's own state (report() only).
+        now = time.monotonic()
+        self._started = now
+        self._last_preview = float("-inf")  # the first step shows at once
         self._total = 0  # the run's steps, as last reported
         self._frame_at: dict[int, int] = {}  # step -> frame position, for that total
-        self._preview: tuple[int, int, outputs.Picture] | None = None  # waiting to be written
-        self._frames: list[outputs.Frame] = []  # waiting to be written
-        self._fresh = True  # nothing of this run written yet
-        self._started = now
         self._stride = 1  # every planned frame is taken; 2: every other one, ...
         self._taken = 0  # snapshots taken
-        self._preview_due = False  # a new preview was taken and not yet tried to write
-        # What the open transaction wrote, counted and cleared once it commits.
-        self._written: tuple[tuple[int, int, outputs.Picture] | None, list[outputs.Frame]] | None
-        self._written = None
 
-    def _keep(self, now: float, step: int, total: int, snapshot: Snapshot) -> None:
-        """Take the preview and the frame this step calls for, if any (written later)."""
-        settings = self.worker.settings
-        if total != self._total:  # the first report (or a run started over differently)
-            self._total = total
-            planned = frame_steps(total, settings.timelapse_frames)
-            self._frame_at = {at: position for position, at in enumerate(planned, 1)}
-        position = self._frame_at.get(step)
-        if position is not None and position % self._stride and step != total:
-            position = None  # thinned out: the budget is spent (the last frame always stays)
-        preview = (
-            settings.preview_seconds > 0 and now - self.last_preview >= settings.preview_seconds
-        )
-        if position is None and not preview:
-            return
-        started = time.perf_counter()
-        if position is not None:
-            self._frames.append(outputs.Frame(position, step, snapshot(FRAME_SIDE)))
-        if preview:
-            self._preview = (step, total, snapshot(PREVIEW_SIDE))
-            self._preview_due = True
-            self.last_preview = now
-        self.costs.seconds += time.perf_counter() - started
-        self._taken += 1
-        self._thin(step, total)
+    def start(self) -> _Lease:
+        self._thread.start()
+        return self
 
-    def _thin(self, step: int, total: int) -> None:
-        """Keep the run's frames within ``output_budget`` of its time: where a snapshot is
-        dear next to a step (a fast GPU, a tiny picture), take every second planned frame
-        from now on, or every fourth..., still evenly spread, rather than slow the painting.
-        Judged on what a snapshot and a step have cost so far, projected over the run. A
-        quarter of the frames always stay (12 of 48): fewer would no longer make a film."""
-        per_snapshot = self.costs.seconds / self._taken
-        per_step = (time.monotonic() - self._started) / step
-        budget = self.worker.settings.output_budget * per_step * total
-        while (
-            per_snapshot * len(self._frame_at) / self._stride > budget
-            and self._stride < _MAX_STRIDE
-        ):
-            self._stride *= 2
+    def stop(self) -> None:
+        with self._changed:
+            self._done = True
+            self._changed.notify()
+        self._thread.join(10)
 
-    def write_outputs(self, s: Session) -> None:
-        """Write what was kept and not yet written, in the caller's transaction (fenced: not
-        at all once the job is no longer ours)."""
-        if self._preview is None and not self._frames:
-            return
-        if outputs.record(
-            s,
-            self.job_id,
-            worker_id=self.worker.worker_id,
-            preview=self._preview,
-            frames=self._frames,
-            fresh=self._fresh,
-        ):
-            self._written = (self._preview, list(self._frames))
-
-    def written(self) -> None:
-        """The transaction that wrote the outputs committed."""
-        written = self._written
-        if written is None:
-            return
-        preview, frames = written
-        if preview is not None:
-            self.costs.previews += 1
-            self.costs.preview_bytes += len(preview[2].data)
-            if self._preview is preview:
-                self._preview = None
-        self.costs.frames += len(frames)
-        self.costs.frame_bytes += sum(len(f.picture.data) for f in frames)
-        self._frames = self._frames[len(frames) :]
-        self._fresh = False
-        self._written = None
-
-    def __call__(
+    def report(
         self,
         fraction: float,
         eta: float | None,
@@ -262,54 +255,175 @@ class _JobWatch:
         total: int = 0,
         snapshot: Snapshot | None = None,
     ) -> StopReason | None:
-        worker, settings = self.worker, self.worker.settings
-        if worker.stopping:
+        if self.worker.stopping:
             return StopReason.SHUTDOWN
+        taken: tuple[_Shown | None, outputs.Frame | None] = (None, None)
+        if snapshot is not None and total > 0 and self.reason is None:
+            taken = self._take(step, total, snapshot)
+        preview, frame = taken
+        with self._changed:
+            self._latest = (fraction, eta)
+            if frame is not None:
+                self._pending.frames.append(frame)
+            if preview is not None:
+                self._pending.preview = preview
+                self._preview_due = True
+            self._changed.notify()
+        return self.reason
+
+    def _take(
+        self, step: int, total: int, snapshot: Snapshot
+    ) -> tuple[_Shown | None, outputs.Frame | None]:
+        """The preview and the frame this step calls for, if any (written by the thread)."""
+        settings = self.worker.settings
         now = time.monotonic()
-        if snapshot is not None and total > 0:
-            self._keep(now, step, total, snapshot)
-        # A new preview goes out with a progress write at once: the person is watching.
-        write_progress = now - self.last_progress >= settings.progress_seconds or self._preview_due
-        if not write_progress and now - self.last_heartbeat < settings.heartbeat_seconds:
-            return None
-        self._preview_due = False  # tried once; should that fail, it waits for the next write
-        try:
+        if total != self._total:  # the first report (or a run started over differently)
+            self._total = total
+            planned = frame_steps(total, settings.timelapse_frames)
+            self._frame_at = {at: position for position, at in enumerate(planned, 1)}
+        position = self._frame_at.get(step)
+        if position is not None and position % self._stride and step != total:
+            position = None  # thinned out: the budget is spent (the last frame always stays)
+        due = settings.preview_seconds > 0 and now - self._last_preview >= settings.preview_seconds
+        if position is None and not due:
+            return None, None
+        started = time.perf_counter()
+        frame = None if position is None else outputs.Frame(position, step, snapshot(FRAME_SIDE))
+        preview = None
+        if due:
+            preview = (step, total, snapshot(PREVIEW_SIDE))
+            self._last_preview = now
+        self.costs.seconds += time.perf_counter() - started
+        self._taken += 1
+        self._thin(step, total)
+        return preview, frame
+
+    def _thin(self, step: int, total: int) -> None:
+        """Keep the run's frames within ``output_budget`` of its time: where a snapshot is
+        dear next to a step (a fast GPU, a tiny picture), take every second planned frame
+        from now on, or every fourth..., still evenly spread, rather than slow the painting.
+        Judged on what a snapshot and a step have cost so far, projected over the run. A
+        quarter of the frames always stay (12 of 48): fewer would no longer make a film."""
+        per_snapshot = self.costs.seconds / self._taken
+        per_step = (time.monotonic() - self._started) / max(step, 1)
+        budget = self.worker.settings.output_budget * per_step * total
+        while (
+            per_snapshot * len(self._frame_at) / self._stride > budget
+            and self._stride < _MAX_STRIDE
+        ):
+            self._stride *= 2
+
+    def last_outputs(self) -> _Outputs:
+        """What is left to write, for the result's transaction; from now on the thread writes
+        no picture (only the lease and progress), so none is written twice or out of order."""
+        with self._writing, self._changed:
+            self._outputs_closed = True
+            left, self._pending = self._pending, _Outputs(fresh=self._pending.fresh)
+            self._preview_due = False
+        return left
+
+    def count(self, written: _Outputs) -> None:
+        """These outputs were committed."""
+        if written.preview is not None:
+            self.costs.previews += 1
+            self.costs.preview_bytes += len(written.preview[2].data)
+        self.costs.frames += len(written.frames)
+        self.costs.frame_bytes += sum(len(f.picture.data) for f in written.frames)
+
+    def _due(self, now: float, last_write: float, last_progress: float) -> float:
+        """Seconds until the next write is due (0: now)."""
+        settings = self.worker.settings
+        heartbeat = max(settings.heartbeat_seconds, self.MIN_SPACING)
+        due = last_write + heartbeat - now
+        if self._latest is not None:
+            progress = max(settings.progress_seconds, self.MIN_SPACING)
+            if self._preview_due:
+                progress = self.MIN_SPACING
+            due = min(due, max(last_progress + progress, last_write + self.MIN_SPACING) - now)
+        return max(due, 0.0)
+
+    def _keep(self) -> None:
+        last_write = last_progress = time.monotonic()
+        while True:
+            with self._changed:
+                while not self._done and (
+                    wait := self._due(time.monotonic(), last_write, last_progress)
+                ):
+                    self._changed.wait(wait)
+                if self._done:
+                    return
+                progress, self._latest = self._latest, None
+                self._preview_due = False  # tried once; should that fail, it waits
+            try:
+                reason = self._write(progress)
+            except Exception as e:
+                if not is_outage(e):
+                    logger.exception("job %s: could not keep its lease", self.job.id)
+                with self._changed:
+                    if progress is not None and self._latest is None:
+                        self._latest = progress  # written next time
+                    # Pictures kept meanwhile wait for the next write.
+                    self._changed.wait(self._outage.failed(e) if is_outage(e) else 5.0)
+                continue
+            self._outage.ok()
+            last_write = time.monotonic()
+            if progress is not None:
+                last_progress = last_write
+            if reason is not None:
+                self.reason = reason
+                return  # nothing more to keep: the run stops at its next step
+
+    def _write(self, progress: tuple[float, float | None] | None) -> StopReason | None:
+        worker, settings, job = self.worker, self.worker.settings, self.job
+        with self._writing:
+            with self._changed:
+                batch = None
+                if not self._outputs_closed:
+                    pending = self._pending
+                    batch = _Outputs(pending.preview, list(pending.frames), pending.fresh)
             with worker.maker.begin() as s:
-                if write_progress:
+                if progress is not None:
                     reason = queue.report_progress(
                         s,
-                        self.job_id,
+                        job.id,
                         worker_id=worker.worker_id,
-                        fraction=fraction,
-                        eta_seconds=eta,
+                        token=job.token,
+                        fraction=progress[0],
+                        eta_seconds=progress[1],
                         lease_seconds=settings.lease_seconds,
                     )
                 else:
                     reason = queue.heartbeat(
                         s,
-                        self.job_id,
+                        job.id,
                         worker_id=worker.worker_id,
+                        token=job.token,
                         lease_seconds=settings.lease_seconds,
                     )
-                if reason is None:
-                    self.write_outputs(s)
-                registry.worker_seen(s, worker.worker_id, current_job_id=self.job_id)
-        except OperationalError as e:
-            # The database is briefly unreachable: keep optimising. If the outage outlasts
-            # the lease, the next write finds the job gone and the run stops then. Frames
-            # kept meanwhile wait for the next write.
-            logger.warning("job %s: could not write progress (%s)", self.job_id, e)
-            self._written = None
-            return None
-        self.written()
-        self.last_heartbeat = now
-        if write_progress:
-            self.last_progress = now
+                written = (
+                    batch is not None and reason is None and batch.write(s, job, worker.worker_id)
+                )
+                registry.worker_seen(s, worker.worker_id, current_job_id=job.id)
+            if written and batch is not None and not batch.empty:  # committed: not pending
+                with self._changed:
+                    pending = self._pending
+                    if pending.preview is batch.preview:
+                        pending.preview = None
+                    pending.frames = pending.frames[len(batch.frames) :]
+                    pending.fresh = False
+                self.count(batch)
         return reason
 
 
 class Worker:
-    """Claims jobs and runs them with ``run_job`` until told to stop."""
+    """Claims jobs and runs them with ``run_job`` until told to stop.
+
+    The database may go away at any moment (a restart, a network cut, a SQLite lock held too
+    long): the loop then waits with back-off, says so in one line when the outage starts and
+    one when it ends, and carries on; a finished result is kept and written once the
+    database is back (``result_retry_seconds``); a stop during an outage ends the worker
+    cleanly, its job left to come back to the queue when its lease passes.
+    """
 
     def __init__(
         self,
@@ -327,6 +441,7 @@ class Worker:
         self.device = device
         self.jobs_done = 0
         self.last_costs: OutputCosts | None = None  # the last run's previews and frames
+        self.outage = Outage(logger, f"worker {worker_id}")
         self._stop = threading.Event()
         self._last_reclaim = float("-inf")
         self._last_seen = float("-inf")
@@ -341,25 +456,20 @@ class Worker:
 
     def run(self, *, once: bool = False, max_jobs: int | None = None) -> int:
         """Work until stopped (or one job / ``max_jobs`` jobs); how many jobs were handled."""
-        with self.maker.begin() as s:
-            registry.register_worker(
-                s,
-                worker_id=self.worker_id,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                device=self.device,
-            )
+        if not self._register():
+            return 0
         logger.info("worker %s ready on %s", self.worker_id, self.device)
         handled = 0
         try:
             while not self.stopping and (max_jobs is None or handled < max_jobs):
                 try:
                     worked = self.run_once()
-                except OperationalError as e:
-                    # The database went away: wait and try again rather than die.
-                    logger.error("worker %s: database error (%s); retrying", self.worker_id, e)
-                    self._stop.wait(max(self.settings.poll_seconds, 5.0))
+                except Exception as e:
+                    if not is_outage(e):
+                        raise
+                    self._stop.wait(self.outage.failed(e))
                     continue
+                self.outage.ok()
                 if worked:
                     handled += 1
                     if once:
@@ -369,10 +479,45 @@ class Worker:
                 else:
                     self._stop.wait(self.settings.poll_seconds)
         finally:
-            with self.maker.begin() as s:
-                registry.worker_stopped(s, self.worker_id)
+            self._unregister()
             logger.info("worker %s stopped after %d job(s)", self.worker_id, handled)
         return handled
+
+    def _register(self) -> bool:
+        """Record this worker, waiting for the database if need be; False if stopped first."""
+        while True:
+            try:
+                with self.maker.begin() as s:
+                    registry.register_worker(
+                        s,
+                        worker_id=self.worker_id,
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        device=self.device,
+                    )
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                if self._stop.wait(self.outage.failed(e)):
+                    logger.info("worker %s stopped before the database came back", self.worker_id)
+                    return False
+                continue
+            self.outage.ok()
+            return True
+
+    def _unregister(self) -> None:
+        try:
+            with self.maker.begin() as s:
+                registry.worker_stopped(s, self.worker_id)
+        except Exception as e:
+            if not is_outage(e):
+                raise
+            # Its entry ages out: /stats counts it gone once it is not seen for a while.
+            logger.warning(
+                "worker %s: could not record its stop, the database is unreachable (%s)",
+                self.worker_id,
+                brief(e),
+            )
 
     def run_once(self) -> bool:
         """Claim one job and run it; False when there was none."""
@@ -395,6 +540,7 @@ class Worker:
                     stored_params=dict(job.params),
                     content_sha=job.content_sha,
                     styles=tuple((st["sha256"], float(st["weight"])) for st in job.styles),
+                    token=str(job.claim_token),
                 )
             )
             if claimed is not None or now - self._last_seen >= self.settings.heartbeat_seconds:
@@ -404,7 +550,11 @@ class Worker:
                 self._last_seen = now
         if claimed is None:
             return False
-        self._handle(claimed)
+        lease = _Lease(self, claimed).start()
+        try:
+            self._handle(claimed, lease)
+        finally:
+            lease.stop()
         return True
 
     def _inputs(self, job: _Claimed) -> JobInput:
@@ -430,48 +580,51 @@ class Worker:
             styles=styles,
         )
 
-    def _handle(self, job: _Claimed) -> None:
+    def _handle(self, job: _Claimed, lease: _Lease) -> None:
         logger.info("job %s: starting (attempt %s)", job.id, job.attempt)
-        watch = _JobWatch(self, job.id)
         started = time.monotonic()
         try:
-            result = self.run_job(self._inputs(job), watch)
+            inputs = self._patiently(
+                lambda: self._inputs(job), what=f"job {job.id}: reading its pictures"
+            )
+            result = self.run_job(inputs, lease.report)
+            left = lease.last_outputs()
         except Stopped as stopped:
-            self._stopped(job.id, stopped.reason)
+            self._stopped(job, stopped.reason)
             return
         except BadJob as e:
             logger.warning("job %s: cannot be done: %s", job.id, e)
-            self._fail(job.id, str(e), kind=e.kind, retry=False)
+            self._fail(job, str(e), kind=e.kind, retry=False)
+            return
+        except _GaveUp:
             return
         except Exception as e:  # the worker loop outlives any one job
             logger.exception("job %s: the engine failed", job.id)
             detail = f"{type(e).__name__}: {e}"[:ERROR_DETAIL_CHARS]
             self._fail(
-                job.id,
+                job,
                 f"the engine hit an unexpected error ({detail})",
                 kind=FailureKind.ENGINE_ERROR,
                 retry=True,
             )
             return
         seconds = time.monotonic() - started
-        with self.maker.begin() as s:
-            sha = blobs.put_image(
-                s, result.data, mime=result.mime, width=result.width, height=result.height
+        metrics.RUN_SECONDS.observe(seconds)
+        try:
+            recorded = self._patiently(
+                lambda: self._record(job, result, seconds, lease, left),
+                what=f"job {job.id}: storing its result",
+                patience=self.settings.result_retry_seconds,
             )
-            watch.write_outputs(s)  # the last frames, while the job is still running
-            recorded = queue.complete(
-                s, job.id, worker_id=self.worker_id, result_sha=sha, run_seconds=seconds
-            )
-            if recorded:
-                self.jobs_done += 1
-                # The status message shows the result from now on: the preview is done with.
-                outputs.drop_preview(s, job.id)
-            registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=self.jobs_done)
-        watch.written()
-        self.last_costs = costs = watch.costs
+        except _GaveUp:
+            return
+        self.last_costs = costs = lease.costs
         if not recorded:
+            metrics.WORKER_JOBS.labels("lease_lost").inc()
             logger.warning("job %s: finished after its lease was lost; result dropped", job.id)
-        elif costs.previews or costs.frames:
+            return
+        metrics.WORKER_JOBS.labels("done").inc()
+        if costs.previews or costs.frames:
             logger.info(
                 "job %s: %d previews (%d KB) and %d frames (%d KB), %.2f s of %.1f s (%.1f%%)",
                 job.id,
@@ -484,48 +637,135 @@ class Worker:
                 100 * costs.seconds / max(seconds, 1e-9),
             )
 
-    def _fail(self, job_id: int, error: str, *, kind: FailureKind, retry: bool) -> None:
+    def _record(
+        self, job: _Claimed, result: JobResult, seconds: float, lease: _Lease, left: _Outputs
+    ) -> bool:
+        """The result, with the last frames (while the job is still running, so fenced like
+        them), in one transaction; False when the claim was lost."""
         with self.maker.begin() as s:
-            queue.fail(
-                s, job_id, worker_id=self.worker_id, error=error, error_kind=kind, retry=retry
+            sha = blobs.put_image(
+                s, result.data, mime=result.mime, width=result.width, height=result.height
             )
+            wrote = left.write(s, job, self.worker_id)
+            recorded = queue.complete(
+                s,
+                job.id,
+                worker_id=self.worker_id,
+                token=job.token,
+                result_sha=sha,
+                run_seconds=seconds,
+            )
+            if recorded:
+                # The status message shows the result from now on: the preview is done with.
+                outputs.drop_preview(s, job.id)
+            jobs_done = self.jobs_done + 1 if recorded else self.jobs_done
+            registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=jobs_done)
+        self.jobs_done = jobs_done
+        if wrote and recorded and not left.empty:
+            lease.count(left)
+        return recorded
 
-    def _stopped(self, job_id: int, reason: StopReason) -> None:
-        with self.maker.begin() as s:
-            match reason:
-                case StopReason.CANCELLED:
-                    queue.mark_cancelled(s, job_id, worker_id=self.worker_id)
-                case StopReason.SHUTDOWN:
-                    queue.release(s, job_id, worker_id=self.worker_id)
-                case StopReason.LEASE_LOST:
-                    logger.warning("job %s: lease lost; another worker may have it", job_id)
-        logger.info("job %s: stopped (%s)", job_id, reason.value)
+    def _patiently(self, write: Callable[[], T], *, what: str, patience: float = 60.0) -> T:
+        """``write()``, tried again with back-off while the database is unreachable, for up
+        to ``patience`` seconds (``STOP_PATIENCE`` once the worker is stopping); _GaveUp
+        after that. Errors that are not outages go straight to the caller."""
+        began = time.monotonic()
+        outage = Outage(logger, f"worker {self.worker_id}, {what}")
+        while True:
+            try:
+                done = write()
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                waited = time.monotonic() - began
+                limit = min(patience, STOP_PATIENCE) if self.stopping else patience
+                if waited >= limit:
+                    logger.warning(
+                        "%s: gave up after %.0f s without the database; the job comes back "
+                        "to the queue when its lease passes",
+                        what,
+                        waited,
+                    )
+                    raise _GaveUp from e
+                time.sleep(min(outage.failed(e), max(0.0, limit - waited)))
+                continue
+            outage.ok()
+            return done
+
+    def _fail(self, job: _Claimed, error: str, *, kind: FailureKind, retry: bool) -> None:
+        def write() -> JobState | None:
+            with self.maker.begin() as s:
+                return queue.fail(
+                    s,
+                    job.id,
+                    worker_id=self.worker_id,
+                    token=job.token,
+                    error=error,
+                    error_kind=kind,
+                    retry=retry,
+                )
+
+        try:
+            state = self._patiently(write, what=f"job {job.id}: recording its failure")
+        except _GaveUp:
+            return
+        if state is JobState.QUEUED:
+            metrics.WORKER_JOBS.labels("retried").inc()
+        elif state is not None:
+            metrics.WORKER_JOBS.labels(str(state)).inc()
+
+    def _stopped(self, job: _Claimed, reason: StopReason) -> None:
+        def write() -> None:
+            with self.maker.begin() as s:
+                match reason:
+                    case StopReason.CANCELLED:
+                        queue.mark_cancelled(s, job.id, worker_id=self.worker_id, token=job.token)
+                    case StopReason.SHUTDOWN:
+                        queue.release(s, job.id, worker_id=self.worker_id, token=job.token)
+
+        if reason is StopReason.LEASE_LOST:
+            logger.warning("job %s: lease lost; another worker may have it", job.id)
+        else:
+            try:
+                self._patiently(write, what=f"job {job.id}: recording that it stopped")
+            except _GaveUp:
+                return
+        outcome = {StopReason.CANCELLED: "cancelled", StopReason.SHUTDOWN: "handed_back"}
+        metrics.WORKER_JOBS.labels(outcome.get(reason, "lease_lost")).inc()
+        logger.info("job %s: stopped (%s)", job.id, reason.value)
+
+
+class _GaveUp(Exception):
+    """A write waited as long as it may for the database."""
 
 
 def default_worker_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """HOST-PID and a random part, new at every start: two containers whose worker is PID 1
+    on one host network, or a worker restarted under a recycled PID, never share an id."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker loop's own options of ``python -m engine work``."""
     parser.add_argument("--once", action="store_true", help="run at most one job, then exit")
     parser.add_argument("--max-jobs", type=int, metavar="N", help="exit after N jobs")
-    parser.add_argument("--id", dest="worker_id", help="worker name (default: HOST-PID)")
+    parser.add_argument(
+        "--id", dest="worker_id", help="worker name (default: HOST-PID-RANDOM, new every start)"
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve Prometheus metrics on PORT (default: WORKER_METRICS_PORT, else off)",
+    )
 
 
 def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.Namespace) -> int:
     """Run a worker until stopped; the exit status. ``start`` builds the engine (slow: it may
     load a model), called once the database is known to be ready; EngineUnavailable from it
-    ends the worker with status 2."""
-    engine = make_engine(settings.database_url)
-    try:
-        check_schema(engine)
-    except SchemaOutOfDate as e:
-        print(f"error: {e}", file=sys.stderr)
-        engine.dispose()
-        return 2
-
-    # Signals before the slow model load, so that a stop request during it is a clean exit.
+    ends the worker with status 2. A database that cannot be reached at start-up is waited
+    for (with back-off, in two log lines), not a crash."""
+    engine = make_engine(settings.database_url, timeouts=settings.db_timeouts)
     stop_requested = threading.Event()
     worker: Worker | None = None
 
@@ -537,8 +777,23 @@ def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    stop_metrics = metrics.serve(getattr(args, "metrics_port", None) or settings.metrics_port)
 
     try:
+        waiting = Outage(logger, "worker start-up")
+        while True:
+            try:
+                check_schema(engine)
+                break
+            except SchemaOutOfDate as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            except Exception as e:
+                if not is_outage(e):
+                    raise
+                if stop_requested.wait(waiting.failed(e)):
+                    return 0
+        waiting.ok()
         try:
             run_job = start()
         except EngineUnavailable as e:
@@ -556,4 +811,5 @@ def serve(settings: EngineSettings, start: Callable[[], Runner], args: argparse.
         worker.run(once=args.once, max_jobs=args.max_jobs)
         return 0
     finally:
+        stop_metrics()
         engine.dispose()

@@ -33,7 +33,7 @@ from engine.jobs import blobs, queue
 from engine.jobs.models import Job, JobState, utcnow
 from tests.support.bot_harness import delivery_passes
 from tests.support.fake_telegram import FakeTelegram, Person
-from tests.support.jobs import Maker, claim
+from tests.support.jobs import Maker, claim, complete
 from tests.support.jobs import submit as queue_job
 from tests.support.pictures import draw_image
 
@@ -54,6 +54,7 @@ async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> Async
             "DATABASE_URL": db_url,
             "PRESETS_DIR": str(presets_dir),
             "DELIVERY_POLL_SECONDS": "0.1",
+            "DELIVERY_RETRY_SECONDS": "0.1",
         }
     )
     application = bot_app.build_application(settings, engine_process=None)
@@ -90,12 +91,14 @@ def finish(
     job_id = queued(maker, person)
     claimed = claim(maker, "test-worker", lease=60)
     assert claimed is not None and claimed.id == job_id
+    token = str(claimed.claim_token)
     with maker.begin() as s:
         if result is None:
             queue.fail(
                 s,
                 job_id,
                 worker_id="test-worker",
+                token=token,
                 error=error,
                 error_kind=error_kind,
                 retry=False,
@@ -103,8 +106,21 @@ def finish(
         else:
             size = Image.open(io.BytesIO(result)).size
             sha = blobs.put_image(s, result, mime="image/jpeg", width=size[0], height=size[1])
-            queue.complete(s, job_id, worker_id="test-worker", result_sha=sha, run_seconds=2.0)
+            queue.complete(
+                s,
+                job_id,
+                worker_id="test-worker",
+                token=token,
+                result_sha=sha,
+                run_seconds=2.0,
+            )
     return job_id
+
+
+def undeliverable(maker: Maker, job_id: int) -> bool:
+    with maker() as s:
+        job = s.get(Job, job_id)
+        return job is not None and job.undeliverable_at is not None
 
 
 def delivered(maker: Maker, job_id: int) -> bool:
@@ -164,13 +180,17 @@ async def test_blocked_person_and_network_errors_do_not_stop_delivery(
     maker = application.bot_data.sessionmaker
     alice, bob = Person(tg), Person(tg)
     alice.block_bot()
-    tg.inject_error("sendPhoto", code=502, count=1)  # a network error: retried next round
+    tg.inject_error("sendPhoto", code=502, count=1, chat_id=bob.id)  # retried, after a moment
     first = finish(maker, alice, jpeg(64, 48))
     second = finish(maker, bob, jpeg(64, 48))
     await bob.wait_message(lambda m: m.kind == "photo")
-    await tg.wait_for(lambda: delivered(maker, first) and delivered(maker, second))
+    await tg.wait_for(lambda: undeliverable(maker, first) and delivered(maker, second))
     assert sum(m.kind == "photo" for m in bob.messages) == 1
     assert alice.messages == []
+    with maker() as s:  # blocked: given up at once, and why
+        blocked = s.get(Job, first)
+        assert blocked is not None and blocked.delivery_attempts == 1
+        assert blocked.delivery_error == "Forbidden: bot was blocked by the user"
 
 
 async def test_each_result_is_delivered_once(tg: FakeTelegram, application: Any) -> None:
@@ -333,8 +353,7 @@ async def test_a_job_finished_before_its_status_message_is_posted_waits_for_it(
     with delivery.status.posting(job_id):
         taken = claim(maker, "w", lease=60)
         assert taken is not None
-        with maker.begin() as s:
-            queue.complete(s, job_id, worker_id="w", result_sha=taken.content_sha, run_seconds=1)
+        complete(maker, taken, result_sha=taken.content_sha, run_seconds=1)
         await delivery_passes(delivery, 5)
         assert not any(m.kind == "photo" for m in alice.messages)
         status = await application.bot.send_message(alice.id, "Next in the queue")
@@ -354,23 +373,24 @@ async def test_status_messages_are_posted_in_the_background_and_failures_lose_no
     status_messages = application.bot_data.delivery.status
     markup = keyboards.queued(1, Texts("en"), swap=False)
 
-    def complete(job_id: int) -> None:
-        assert claim(maker, "w", lease=60) is not None
+    def finish_now(job_id: int) -> None:
+        taken = claim(maker, "w", lease=60)
+        assert taken is not None and taken.id == job_id
         with maker.begin() as s:
             sha = blobs.put_image(s, jpeg(64, 48), mime="image/jpeg", width=64, height=48)
-            queue.complete(s, job_id, worker_id="w", result_sha=sha, run_seconds=1.0)
+        complete(maker, taken, result_sha=sha, run_seconds=1.0)
 
     first = queued(maker, alice)
     status_messages.follow(first, alice.id, "Next in the queue", markup, swap=False)
     status = await alice.wait_reply("Next in the queue")
-    complete(first)
+    finish_now(first)
     await alice.wait_message(lambda m: m.kind == "photo")
     await alice.wait_edit(status, lambda m: m.text == "Done.")
 
     tg.inject_error("sendMessage", code=400, description="Bad Request: odd", count=1)
     second = queued(maker, bob)
     status_messages.follow(second, bob.id, "Next in the queue", markup, swap=False)
-    complete(second)
+    finish_now(second)
     await bob.wait_message(lambda m: m.kind == "photo")  # no status message, still answered
     await tg.wait_for(lambda: delivered(maker, second))
     assert [m.kind for m in bob.messages] == ["photo"]

@@ -89,6 +89,7 @@ class Run:
             )
         self.job_id = queue_job(self.maker, person.id, self.content)
         self.previews = 0
+        self.token = ""  # the claim, once started
 
     @property
     def status(self) -> Any:
@@ -106,6 +107,7 @@ class Run:
     def start(self) -> None:
         taken = claim(self.maker, WORKER, lease=60)
         assert taken is not None and taken.id == self.job_id
+        self.token = str(taken.claim_token)
 
     def paint(
         self, image: Image.Image, fraction: float, frames: Sequence[outputs.Frame] = ()
@@ -114,12 +116,19 @@ class Run:
         self.previews += 1
         with self.maker.begin() as s:
             reason = queue.report_progress(
-                s, self.job_id, worker_id=WORKER, fraction=fraction, eta_seconds=5, lease_seconds=60
+                s,
+                self.job_id,
+                worker_id=WORKER,
+                token=self.token,
+                fraction=fraction,
+                eta_seconds=5,
+                lease_seconds=60,
             )
             assert outputs.record(
                 s,
                 self.job_id,
                 worker_id=WORKER,
+                token=self.token,
                 preview=(self.previews, 10, small(image)),
                 frames=frames,
                 fresh=self.previews == 1,
@@ -131,7 +140,14 @@ class Run:
             sha = blobs.put_image(
                 s, jpeg(result), mime="image/jpeg", width=result.width, height=result.height
             )
-            assert queue.complete(s, self.job_id, worker_id=WORKER, result_sha=sha, run_seconds=3)
+            assert queue.complete(
+                s,
+                self.job_id,
+                worker_id=WORKER,
+                token=self.token,
+                result_sha=sha,
+                run_seconds=3,
+            )
             outputs.drop_preview(s, self.job_id)
 
     def delivered(self) -> bool:
@@ -268,7 +284,14 @@ async def test_a_preview_under_flood_control_is_dropped_and_other_results_still_
         job = queue.claim(s, worker_id="w2", lease_seconds=60)
         assert job is not None and job.id == other.job_id
         sha = blobs.put_image(s, jpeg(picture(8)), mime="image/jpeg", width=96, height=64)
-        assert queue.complete(s, other.job_id, worker_id="w2", result_sha=sha, run_seconds=1)
+        assert queue.complete(
+            s,
+            other.job_id,
+            worker_id="w2",
+            token=str(job.claim_token),
+            result_sha=sha,
+            run_seconds=1,
+        )
     await bob.wait_message(lambda m: m in results_of(bob))
     await delivery_passes(application.bot_data.delivery, 5)
     assert len(media_edits(tg, status)) == 1  # the refused preview was not sent again
@@ -308,7 +331,7 @@ async def test_cancelled_half_way_the_picture_stays_and_no_result_comes(
     # The worker learns at its next progress write, and stops.
     assert run.paint(picture(3), 0.6) is queue.StopReason.CANCELLED
     with run.maker.begin() as s:
-        assert queue.mark_cancelled(s, run.job_id, worker_id=WORKER)
+        assert queue.mark_cancelled(s, run.job_id, worker_id=WORKER, token=run.token)
     await tg.wait_for(run.delivered)
     await delivery_passes(application.bot_data.delivery, 5)
     assert status.text == "Cancelled." and not status.buttons

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
 import types
 from datetime import timedelta
 from pathlib import Path
@@ -22,8 +23,8 @@ from engine.jobs import outputs, prune, queue
 from engine.jobs import worker as worker_module
 from engine.jobs.models import Image as ImageRow
 from engine.jobs.models import Job, JobFilm, JobFrame, JobPreview, utcnow
-from engine.jobs.worker import JobInput, JobResult, Progress, RunJob
-from tests.support.jobs import Maker, claim, job, make_worker, submit
+from engine.jobs.worker import JobInput, JobResult, Progress, RunJob, Stopped
+from tests.support.jobs import Maker, claim, job, make_worker, submit, token_of
 from tests.support.pictures import encoded
 
 pytestmark = pytest.mark.timeout(60)
@@ -44,10 +45,15 @@ def drawn(step: int, side: int, job_id: int = 0) -> outputs.Picture:
 
 
 def painting(
-    total: int, *, during: list[object] | None = None, maker: Maker | None = None
+    total: int,
+    *,
+    during: list[int] | None = None,
+    maker: Maker | None = None,
+    pause: float = 0.0,
 ) -> RunJob:
     """A run of ``total`` steps that shows itself; with ``during``, it notes after every step
-    how many previews the job has had (as the bot would see them)."""
+    how many previews the job has had (as the bot would see them); ``pause``: seconds a step
+    takes (the lease's thread writes between them)."""
 
     def run(inputs: JobInput, progress: Progress) -> JobResult:
         for step in range(1, total + 1):
@@ -57,12 +63,24 @@ def painting(
 
             reason = progress(step / total, 1.0, step=step, total=total, snapshot=snapshot)
             assert reason is None
+            time.sleep(pause)
             if during is not None and maker is not None:
                 with maker() as s:
                     during.append(outputs.preview_seqs(s, [inputs.job_id]).get(inputs.job_id, 0))
         return RESULT
 
     return run
+
+
+def written_preview(maker: Maker, job_id: int, seconds: float = 5.0) -> outputs.Preview | None:
+    """The job's preview once the lease's thread has written it (None if it never is)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with maker() as s:
+            preview = outputs.preview_of(s, job_id)
+        if preview is not None or time.monotonic() > deadline:
+            return preview
+        time.sleep(0.01)
 
 
 def frame_rows(maker: Maker, job_id: int) -> list[tuple[int, int]]:
@@ -213,14 +231,15 @@ def test_a_short_run_keeps_a_frame_of_every_step(
 def test_the_preview_is_written_at_most_every_preview_seconds_and_dropped_when_done(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
-    seen: list[object] = []
+    seen: list[int] = []
     job_id = submit(maker, people[0], picture)
     worker = make_worker(
-        maker, tmp_path, painting(30, during=seen, maker=maker), preview_seconds=3600
+        maker, tmp_path, painting(30, during=seen, maker=maker, pause=0.02), preview_seconds=3600
     )
     worker.run(once=True)
-    # The first step shows at once; the next would be due an hour later.
-    assert seen == [1] * 30
+    # The first step shows at once (as soon as the lease's thread has written it, a few
+    # steps later at the most); the next would be due an hour later.
+    assert seen == sorted(seen) and seen[-1] == 1 and seen.count(1) >= 20
     assert worker.last_costs is not None and worker.last_costs.previews == 1
     with maker() as s:
         assert s.get(JobPreview, job_id) is None  # done: the result is shown from now on
@@ -228,10 +247,14 @@ def test_the_preview_is_written_at_most_every_preview_seconds_and_dropped_when_d
 
     seen.clear()
     again = submit(maker, people[0], picture)
-    make_worker(maker, tmp_path, painting(30, during=seen, maker=maker), preview_seconds=1e-9).run(
-        once=True
+    worker = make_worker(
+        maker, tmp_path, painting(30, during=seen, maker=maker, pause=0.02), preview_seconds=1e-9
     )
-    assert seen == list(range(1, 31))  # every step, when asked for that often
+    worker.run(once=True)
+    # A preview every step, when asked for that often: each write takes the latest one (the
+    # thread writes every 0.05 s at most, so some are replaced before they go out).
+    assert seen == sorted(seen) and seen[-1] >= 5
+    assert worker.last_costs is not None and worker.last_costs.previews >= seen[-1]
     assert job(maker, again).state == "done"
 
 
@@ -242,8 +265,7 @@ def test_the_preview_is_the_picture_now_small(
 
     def run(inputs: JobInput, progress: Progress) -> JobResult:
         progress(0.5, 3.0, step=7, total=14, snapshot=lambda side: drawn(7, side))
-        with maker() as s:
-            shown.append(outputs.preview_of(s, inputs.job_id))
+        shown.append(written_preview(maker, inputs.job_id))
         return RESULT
 
     submit(maker, people[0], picture)
@@ -257,7 +279,7 @@ def test_the_preview_is_the_picture_now_small(
 def test_previews_and_frames_can_be_turned_off(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
-    seen: list[object] = []
+    seen: list[int] = []
     job_id = submit(maker, people[0], picture)
     make_worker(
         maker,
@@ -274,20 +296,36 @@ def test_a_worker_whose_lease_was_lost_writes_no_preview_or_frames(
 ) -> None:
     job_id = submit(maker, people[0], picture)
     reasons: list[object] = []
+    claims: list[str] = []
 
     def run(inputs: JobInput, progress: Progress) -> JobResult:
-        with maker.begin() as s:  # our lease passed and another worker took the job
-            queue.release(s, inputs.job_id, worker_id="w1")
-            assert queue.claim(s, worker_id="w2", lease_seconds=30) is not None
-        reasons.append(progress(1.0, 0.0, step=1, total=1, snapshot=lambda side: drawn(1, side)))
+        with maker.begin() as s:  # our lease passed and the job went again to a worker of
+            # our very name: only the claim token tells the two apart
+            claims.append(token_of(s, inputs.job_id))
+            queue.release(s, inputs.job_id, worker_id="w1", token=claims[0])
+            assert queue.claim(s, worker_id="w1", lease_seconds=30) is not None
+        for step in range(1, 1001):  # ten seconds at most: the lease's writes notice at once
+            reason = progress(
+                step / 1000, 0.0, step=step, total=1000, snapshot=lambda side: drawn(1, side)
+            )
+            if reason is not None:
+                reasons.append(reason)
+                raise Stopped(reason)
+            time.sleep(0.01)
         return RESULT
 
-    make_worker(maker, tmp_path, run).run(once=True)
+    make_worker(maker, tmp_path, run, preview_seconds=0.001, output_budget=FREE).run(once=True)
     assert reasons == [queue.StopReason.LEASE_LOST]
     with maker() as s:
         assert s.get(JobPreview, job_id) is None
         assert (
-            outputs.record(s, job_id, worker_id="w1", frames=[outputs.Frame(1, 1, drawn(1, 8))])
+            outputs.record(
+                s,
+                job_id,
+                worker_id="w1",
+                token=claims[0],
+                frames=[outputs.Frame(1, 1, drawn(1, 8))],
+            )
             is False
         )
     assert frame_rows(maker, job_id) == []
@@ -301,7 +339,14 @@ def test_a_new_attempt_drops_the_frames_an_earlier_one_left(
     assert taken is not None
     with maker.begin() as s:  # the first attempt kept two frames of a 4-step schedule...
         frames = [outputs.Frame(p, p * 50, drawn(p * 50, 16)) for p in (1, 2)]
-        assert outputs.record(s, job_id, worker_id="dead-worker", frames=frames, fresh=True)
+        assert outputs.record(
+            s,
+            job_id,
+            worker_id="dead-worker",
+            token=str(taken.claim_token),
+            frames=frames,
+            fresh=True,
+        )
     with maker.begin() as s:  # ...and died; its lease passed
         assert queue.reclaim_expired(s, now=utcnow() + timedelta(hours=1)) == 1
     make_worker(maker, tmp_path, painting(3), output_budget=FREE).run(once=True)

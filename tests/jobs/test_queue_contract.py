@@ -19,12 +19,19 @@ from tests.support.jobs import Maker, claim, job, run_all, submit
 T0 = datetime(2030, 1, 1, 12, 0, 0)  # a fixed "now" for tests that move time
 
 
+def token_of(claimed: Job | None) -> str:
+    """The claim a worker holds, which its every write names."""
+    assert claimed is not None and claimed.claim_token is not None
+    return claimed.claim_token
+
+
 def test_submit_claim_complete_deliver(maker: Maker, people: list[int], picture: str) -> None:
     job_id = submit(maker, people[0], picture)
     assert job(maker, job_id).state == JobState.QUEUED
 
     taken = claim(maker, "w1")
     assert taken is not None and taken.id == job_id
+    assert taken.claim_token is not None
     assert (taken.state, taken.worker_id, taken.attempts) == ("running", "w1", 1)
     assert taken.kind == JobKind.PHOTO and taken.state == JobState.RUNNING
     assert load_params(taken.kind, taken.params) == PARAMS
@@ -33,7 +40,14 @@ def test_submit_claim_complete_deliver(maker: Maker, people: list[int], picture:
 
     with maker.begin() as s:
         assert queue.undelivered(s) == []  # not finished yet
-        assert queue.complete(s, job_id, worker_id="w1", result_sha=picture, run_seconds=2.5)
+        assert queue.complete(
+            s,
+            job_id,
+            worker_id="w1",
+            token=taken.claim_token,
+            result_sha=picture,
+            run_seconds=2.5,
+        )
     done = job(maker, job_id)
     assert (done.state, done.result_sha, done.run_seconds, done.progress) == (
         "done",
@@ -152,7 +166,9 @@ def test_limits_refuse_with_a_reason(maker: Maker, people: list[int], picture: s
     with pytest.raises(queue.QueueFull):
         submit(maker, alice, picture, max_queued_per_user=2)
     with maker.begin() as s:
-        queue.complete(s, taken.id, worker_id="w1", result_sha=picture, run_seconds=1)
+        queue.complete(
+            s, taken.id, worker_id="w1", token=token_of(taken), result_sha=picture, run_seconds=1
+        )
     submit(maker, alice, picture, max_queued_per_user=2)
 
     # Per hour: jobs submitted more than an hour ago no longer count.
@@ -176,18 +192,35 @@ def test_failures_retry_then_fail_with_the_reason(
     maker: Maker, people: list[int], picture: str
 ) -> None:
     job_id = submit(maker, people[0], picture, max_attempts=2)
-    claim(maker)
+    first = token_of(claim(maker))
     with maker.begin() as s:
         assert (
-            queue.fail(s, job_id, worker_id="w1", error="the engine ran out of memory", retry=True)
+            queue.fail(
+                s,
+                job_id,
+                worker_id="w1",
+                token=first,
+                error="the engine ran out of memory",
+                retry=True,
+            )
             == "queued"
         )
     again = job(maker, job_id)
     assert (again.state, again.attempts, again.worker_id) == ("queued", 1, None)
-    claim(maker, "w2")
+    second = token_of(claim(maker, "w2"))
     with maker.begin() as s:
-        assert queue.fail(s, job_id, worker_id="w1", error="stale", retry=True) is None  # not w1's
-        queue.fail(s, job_id, worker_id="w2", error="the engine ran out of memory", retry=True)
+        stale = queue.fail(s, job_id, worker_id="w1", token=first, error="stale", retry=True)
+        assert stale is None  # not w1's
+        # Nor is the old claim, under the new claimant's name.
+        assert queue.fail(s, job_id, worker_id="w2", token=first, error="x", retry=True) is None
+        queue.fail(
+            s,
+            job_id,
+            worker_id="w2",
+            token=second,
+            error="the engine ran out of memory",
+            retry=True,
+        )
     failed = job(maker, job_id)
     assert (failed.state, failed.attempts) == ("failed", 2)
     assert failed.error == "the engine ran out of memory (tried 2 times)"
@@ -196,9 +229,11 @@ def test_failures_retry_then_fail_with_the_reason(
 
     # A picture that cannot be read fails at once, whatever attempts are left.
     bad = submit(maker, people[1], picture)
-    claim(maker)
+    token = token_of(claim(maker))
     with maker.begin() as s:
-        queue.fail(s, bad, worker_id="w1", error="this file is not a picture", retry=False)
+        queue.fail(
+            s, bad, worker_id="w1", token=token, error="this file is not a picture", retry=False
+        )
     assert (job(maker, bad).state, job(maker, bad).error) == (
         "failed",
         "this file is not a picture",
@@ -209,12 +244,17 @@ def test_an_expired_lease_puts_the_job_back_then_fails_it(
     maker: Maker, people: list[int], picture: str
 ) -> None:
     job_id = submit(maker, people[0], picture, max_attempts=2)
-    claim(maker, "dead", lease=30, now=T0)
+    dead = token_of(claim(maker, "dead", lease=30, now=T0))
     with maker.begin() as s:
         assert queue.reclaim_expired(s, now=T0 + timedelta(seconds=29)) == 0
         # A heartbeat moves the lease on...
         kept = queue.heartbeat(
-            s, job_id, worker_id="dead", lease_seconds=30, now=T0 + timedelta(seconds=20)
+            s,
+            job_id,
+            worker_id="dead",
+            token=dead,
+            lease_seconds=30,
+            now=T0 + timedelta(seconds=20),
         )
         assert kept is None  # still ours
         assert queue.reclaim_expired(s, now=T0 + timedelta(seconds=45)) == 0
@@ -225,13 +265,21 @@ def test_an_expired_lease_puts_the_job_back_then_fails_it(
 
     # The dead worker, should it wake up, can no longer touch the job.
     with maker.begin() as s:
-        lost = queue.heartbeat(s, job_id, worker_id="dead", lease_seconds=30)
+        lost = queue.heartbeat(s, job_id, worker_id="dead", token=dead, lease_seconds=30)
         assert lost is queue.StopReason.LEASE_LOST
         control = queue.report_progress(
-            s, job_id, worker_id="dead", fraction=0.5, eta_seconds=1, lease_seconds=30
+            s,
+            job_id,
+            worker_id="dead",
+            token=dead,
+            fraction=0.5,
+            eta_seconds=1,
+            lease_seconds=30,
         )
         assert control is queue.StopReason.LEASE_LOST
-        assert not queue.complete(s, job_id, worker_id="dead", result_sha=picture, run_seconds=1)
+        assert not queue.complete(
+            s, job_id, worker_id="dead", token=dead, result_sha=picture, run_seconds=1
+        )
 
     second = claim(maker, "dead-too", lease=30, now=T0 + timedelta(minutes=5))
     assert second is not None and second.attempts == 2
@@ -247,12 +295,18 @@ def test_release_hands_the_job_back_without_counting_the_attempt(
     maker: Maker, people: list[int], picture: str
 ) -> None:
     job_id = submit(maker, people[0], picture)
-    claim(maker, "w1")
+    token = token_of(claim(maker, "w1"))
     with maker.begin() as s:
         queue.report_progress(
-            s, job_id, worker_id="w1", fraction=0.4, eta_seconds=3.0, lease_seconds=30
+            s,
+            job_id,
+            worker_id="w1",
+            token=token,
+            fraction=0.4,
+            eta_seconds=3.0,
+            lease_seconds=30,
         )
-        queue.release(s, job_id, worker_id="w1")
+        queue.release(s, job_id, worker_id="w1", token=token)
     back = job(maker, job_id)
     assert (back.state, back.attempts, back.worker_id, back.progress) == ("queued", 0, None, 0)
     assert claim(maker, "w2").attempts == 1  # type: ignore[union-attr]
@@ -275,31 +329,31 @@ def test_cancel_queued_and_running_jobs_only_by_their_owner(
         assert queue.cancel(s, waiting, user_id=alice) is False  # already over
 
     running = submit(maker, alice, picture)
-    claim(maker, "w1")
+    token = token_of(claim(maker, "w1"))
     with maker.begin() as s:
         assert queue.cancel(s, running, user_id=bob) is False
         control = queue.report_progress(
-            s, running, worker_id="w1", fraction=0.2, eta_seconds=5, lease_seconds=30
+            s, running, worker_id="w1", token=token, fraction=0.2, eta_seconds=5, lease_seconds=30
         )
         assert control is None  # go on
         assert queue.cancel(s, running, user_id=alice) is True
     assert job(maker, running).state == "running"  # until the worker notices
     with maker.begin() as s:
         control = queue.report_progress(
-            s, running, worker_id="w1", fraction=0.3, eta_seconds=4, lease_seconds=30
+            s, running, worker_id="w1", token=token, fraction=0.3, eta_seconds=4, lease_seconds=30
         )
         assert control is queue.StopReason.CANCELLED
-        assert queue.mark_cancelled(s, running, worker_id="w1")
+        assert queue.mark_cancelled(s, running, worker_id="w1", token=token)
     assert job(maker, running).state == "cancelled"
 
     # A cancel that lands while the worker shuts down or dies still ends the job.
     for ending in ("release", "reclaim"):
         doomed = submit(maker, alice, picture)
-        claim(maker, "w1", now=T0)
+        token = token_of(claim(maker, "w1", now=T0))
         with maker.begin() as s:
             queue.cancel(s, doomed, user_id=alice)
             if ending == "release":
-                queue.release(s, doomed, worker_id="w1")
+                queue.release(s, doomed, worker_id="w1", token=token)
             else:
                 queue.reclaim_expired(s, now=T0 + timedelta(minutes=1))
         assert job(maker, doomed).state == "cancelled"
@@ -332,9 +386,16 @@ def test_stats_count_the_queue_the_last_hour_and_live_workers(
     first, second, third = (claim(maker, "w1") for _ in range(3))
     assert first and second and third
     with maker.begin() as s:
-        queue.complete(s, first.id, worker_id="w1", result_sha=picture, run_seconds=2.0)
-        queue.complete(s, second.id, worker_id="w1", result_sha=picture, run_seconds=4.0)
-        queue.fail(s, third.id, worker_id="w1", error="bad", retry=False)
+        for done, seconds in ((first, 2.0), (second, 4.0)):
+            queue.complete(
+                s,
+                done.id,
+                worker_id="w1",
+                token=token_of(done),
+                result_sha=picture,
+                run_seconds=seconds,
+            )
+        queue.fail(s, third.id, worker_id="w1", token=token_of(third), error="bad", retry=False)
         queue.cancel(s, ids[4], user_id=people[4 % 3])
         registry.worker_seen(s, "w1", current_job_id=None, jobs_done=2)
     with maker() as s:
@@ -362,9 +423,9 @@ def test_delivery_is_marked_exactly_once_under_a_race(
     maker: Maker, people: list[int], picture: str
 ) -> None:
     job_id = submit(maker, people[0], picture)
-    claim(maker)
+    token = token_of(claim(maker))
     with maker.begin() as s:
-        queue.complete(s, job_id, worker_id="w1", result_sha=picture, run_seconds=1)
+        queue.complete(s, job_id, worker_id="w1", token=token, result_sha=picture, run_seconds=1)
     results: list[bool] = []
 
     def deliver() -> None:

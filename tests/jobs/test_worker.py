@@ -6,6 +6,7 @@ The tests hand the worker a cheap ``run_job`` so that they test the loop, not th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,13 @@ from tests.support.jobs import Maker, job, make_worker, submit
 pytestmark = pytest.mark.timeout(60)
 
 RESULT = JobResult(data=b"result bytes", mime="image/jpeg", width=4, height=3)
+
+
+def token_of(s: Session, job_id: int) -> str:
+    """The claim the job is under now (tests that play another party take it from the row)."""
+    found = s.get(Job, job_id)
+    assert found is not None and found.claim_token is not None
+    return found.claim_token
 
 
 def test_a_job_runs_and_its_result_is_stored(
@@ -60,6 +68,9 @@ def test_progress_is_written_for_the_bot_to_show(
 
     def run(inputs: JobInput, progress: Progress) -> JobResult:
         progress(0.25, 9.0)
+        deadline = time.monotonic() + 5  # written in the background, within moments
+        while job(maker, inputs.job_id).progress != 0.25 and time.monotonic() < deadline:
+            time.sleep(0.01)
         watched.append(job(maker, inputs.job_id).progress)
         return RESULT
 
@@ -125,10 +136,11 @@ def _stops_when_told(
 
     def run(inputs: JobInput, progress: Progress) -> JobResult:
         on_first_step(inputs)
-        for step in range(1000):
+        for step in range(1000):  # ten seconds at most: the lease's writes notice at once
             reason = progress(step / 1000, None)
             if reason is not None:
                 raise Stopped(reason)
+            time.sleep(0.01)
         return RESULT
 
     return run
@@ -170,7 +182,7 @@ def test_a_worker_that_lost_its_lease_drops_its_result(
 ) -> None:
     def someone_else_takes_it(inputs: JobInput, progress: Progress) -> JobResult:
         with maker.begin() as s:  # as if our lease had passed and another worker claimed it
-            queue.release(s, inputs.job_id, worker_id="w1")
+            queue.release(s, inputs.job_id, worker_id="w1", token=token_of(s, inputs.job_id))
             assert queue.claim(s, worker_id="w2", lease_seconds=30) is not None
         return RESULT
 
@@ -185,7 +197,7 @@ def test_progress_stops_a_run_whose_lease_was_lost(
 ) -> None:
     def lease_passes(inputs: JobInput) -> None:
         with maker.begin() as s:
-            queue.release(s, inputs.job_id, worker_id="w1")
+            queue.release(s, inputs.job_id, worker_id="w1", token=token_of(s, inputs.job_id))
 
     job_id = submit(maker, people[0], picture)
     worker = make_worker(maker, tmp_path, _stops_when_told(lease_passes))

@@ -156,15 +156,9 @@ async def delivery_passes(delivery: Delivery, count: int, *, timeout: float = 30
         await asyncio.sleep(0.01)
 
 
-@contextlib.asynccontextmanager
-async def bot_in_process(
-    tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str
-) -> AsyncIterator[Any]:
-    """The bot's application in the test's event loop (no subprocess), polling the fake server,
-    with settings from ``env`` (names as in the environment); yields the application."""
-    from bot import app as bot_app
-
-    settings = BotSettings.from_env(
+def in_process_settings(tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str) -> Any:
+    """The bot's settings for a bot in the test's own process (``env`` adds or overrides)."""
+    return BotSettings.from_env(
         {
             "BOT_TOKEN": tg.token,
             "TELEGRAM_API_URL": tg.api_url,
@@ -175,17 +169,48 @@ async def bot_in_process(
             **env,
         }
     )
+
+
+async def start_bot(settings: Any) -> Any:
+    """The bot's application in this event loop, polling the fake server: what ``python -m
+    bot --no-engine`` runs, without the process."""
+    from bot import app as bot_app
+
     application = bot_app.build_application(settings, engine_process=None)
     await application.initialize()
     await bot_app.post_init(application)
     assert application.updater is not None
     await application.updater.start_polling(timeout=1)
     await application.start()
+    return application
+
+
+async def stop_bot(application: Any) -> None:
+    """Stop it as python-telegram-bot does on SIGTERM: polling, then the application, then
+    post_stop (delivery finishes what it is doing), then shutdown."""
+    from bot import app as bot_app
+
+    assert application.updater is not None
+    if application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await bot_app.post_stop(application)
+    await application.shutdown()
+    await bot_app.post_shutdown(application)
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    tg: FakeTelegram, database_url: str, presets_dir: Path, **env: str
+) -> AsyncIterator[Any]:
+    application = await start_bot(in_process_settings(tg, database_url, presets_dir, **env))
     try:
         yield application
     finally:
-        await application.updater.stop()
-        await application.stop()
-        await bot_app.post_stop(application)
-        await application.shutdown()
-        await bot_app.post_shutdown(application)
+        await stop_bot(application)
+
+
+# The intake tests' name for the same thing: the bot in the test's event loop, ``env`` its
+# settings; yields the application.
+bot_in_process = running_bot

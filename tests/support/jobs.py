@@ -65,7 +65,12 @@ def run_all(maker: Maker, worker: str = "w1") -> list[int]:
     while (taken := claim(maker, worker)) is not None:
         with maker.begin() as s:
             assert queue.complete(
-                s, taken.id, worker_id=worker, result_sha=taken.content_sha, run_seconds=0.1
+                s,
+                taken.id,
+                worker_id=worker,
+                token=str(taken.claim_token),
+                result_sha=taken.content_sha,
+                run_seconds=0.1,
             )
         order.append(taken.id)
     return order
@@ -86,3 +91,23 @@ def worker_settings(tmp_path: Path, **overrides: float) -> EngineSettings:
 
 def make_worker(maker: Maker, tmp_path: Path, run_job: RunJob, **overrides: float) -> Worker:
     return Worker(maker, worker_settings(tmp_path, **overrides), run_job=run_job, worker_id="w1")
+
+
+def complete(maker: Maker, taken: Job, *, result_sha: str, run_seconds: float = 0.1) -> bool:
+    """Finish a claimed job as its worker would (under its claim)."""
+    with maker.begin() as s:
+        return queue.complete(
+            s,
+            taken.id,
+            worker_id=str(taken.worker_id),
+            token=str(taken.claim_token),
+            result_sha=result_sha,
+            run_seconds=run_seconds,
+        )
+
+
+def token_of(s: Session, job_id: int) -> str:
+    """The claim the job is under now (tests that play another party take it from the row)."""
+    found = s.get(Job, job_id)
+    assert found is not None and found.claim_token is not None
+    return found.claim_token

@@ -12,6 +12,13 @@ so the bot's handling of those answers is tested too. What the bot uploads is ch
 Telegram would process it: a photo must decode (Pillow), an animation must be an MP4 that
 decodes (PyAV) with one H.264 video stream and no sound; its frames are counted
 (:attr:`FakeTelegram.animations`).
+
+It also misbehaves the way Telegram sometimes does, when a test asks: error answers of any code
+(5xx, 400 "message to edit not found"...) for the next calls of a method or a chat
+(:meth:`FakeTelegram.inject_error`); replies that never come although the request was applied
+(:meth:`~FakeTelegram.lose_replies`); a storm of 429s (:meth:`~FakeTelegram.storm`); a chat
+whose sends always fail (:meth:`~FakeTelegram.fail_chat`); a group that migrated to a
+supergroup (:meth:`~FakeTelegram.migrate_chat`).
 """
 
 from __future__ import annotations
@@ -124,13 +131,61 @@ def decode_film(data: bytes) -> Film:
 
 @dataclass
 class Injected:
-    """A failure to answer instead of the next calls to ``method`` (or any method: ``"*"``)."""
+    """A failure to answer instead of the next calls to ``method`` (or any method: ``"*"``),
+    in ``chat_id`` only when it is given."""
 
     method: str
     code: int
     description: str
     parameters: JSON | None
     count: int
+    chat_id: int | None = None
+
+    def matches(self, method: str, chat_id: int | None) -> bool:
+        return (
+            self.count > 0
+            and self.method in (method, "*")
+            and (self.chat_id is None or self.chat_id == chat_id)
+        )
+
+
+@dataclass
+class LostReply:
+    """The next ``count`` calls of ``method`` (``"*"``: any that names a chat) in ``chat_id``
+    (None: any chat) are applied, and then their reply never comes: the connection is held
+    for ``hang`` seconds and closed without an answer."""
+
+    method: str
+    count: int
+    hang: float
+    chat_id: int | None = None
+
+    def matches(self, method: str, chat_id: int | None) -> bool:
+        if self.count <= 0 or (self.chat_id is not None and self.chat_id != chat_id):
+            return False
+        return self.method == method or (self.method == "*" and chat_id is not None)
+
+
+@dataclass
+class SlowReply:
+    """The next ``count`` calls of ``method`` are applied at once and answered ``seconds``
+    later."""
+
+    method: str
+    count: int
+    seconds: float
+
+    def matches(self, method: str) -> bool:
+        return self.count > 0 and self.method == method
+
+
+@dataclass
+class Storm:
+    """Every call but ``getUpdates`` answers 429 until ``until`` (the server's monotonic
+    clock), asking to wait ``retry_after`` seconds."""
+
+    until: float
+    retry_after: int
 
 
 @dataclass
@@ -184,6 +239,9 @@ class FakeTelegram:
         self.callback_answers: dict[str, JSON] = {}
         self.animations: dict[str, Film] = {}  # file_id -> the animation as decoded
         self.blocked_by: set[int] = set()  # chats whose person blocked the bot
+        self.failing_chats: dict[int, ApiError] = {}  # chats whose every call fails so
+        self.migrated: dict[int, int] = {}  # group chat id -> the supergroup it became
+        self.lost_replies: list[Call] = []  # calls applied whose reply never came
         self.webhook: JSON = {"url": ""}
         self._updates: list[JSON] = []
         self._update_ids = itertools.count(1)
@@ -192,10 +250,14 @@ class FakeTelegram:
         self._callback_ids = itertools.count(1)
         self._confirmed = 0  # updates below this id have been confirmed by an offset
         self._injected: list[Injected] = []
+        self._lost: list[LostReply] = []
+        self._slow: list[SlowReply] = []
+        self._storms: list[Storm] = []
         self._virtual_sizes: dict[str, int] = {}  # file_id -> the size a file claims to have
         self.file_bytes_sent: dict[str, int] = {}  # file_path -> bytes written to downloaders
         self._photos: dict[str, list[JSON]] = {}  # file_id of any size -> the photo's sizes
         self._callback_queries: set[str] = set()  # ids of button presses sent to the bot
+        self._chat_types: dict[int, JSON] = {}  # chats that are no person's private chat
         self._started = False
         self._waiters: list[asyncio.Future[None]] = []  # wait_for calls until the next change
         self._wake_scheduled = False
@@ -260,20 +322,52 @@ class FakeTelegram:
         description: str | None = None,
         retry_after: int | None = None,
         count: int = 1,
+        chat_id: int | None = None,
     ) -> None:
-        """Answer the next ``count`` calls of ``method`` with an error (429 by default)."""
-        parameters = None
-        if code == 429:
-            retry_after = 1 if retry_after is None else retry_after
-            description = description or f"Too Many Requests: retry after {retry_after}"
-            parameters = {"retry_after": retry_after}
-        description = description or {
-            400: "Bad Request",
-            403: "Forbidden: bot was blocked by the user",
-            500: "Internal Server Error",
-            502: "Bad Gateway",
-        }.get(code, "Error")
-        self._injected.append(Injected(method, code, description, parameters, count))
+        """Answer the next ``count`` calls of ``method`` (in ``chat_id`` only, if given) with an
+        error (429 by default), without applying them."""
+        error = _error(code, description, retry_after)
+        self._injected.append(
+            Injected(method, error.code, error.description, error.parameters, count, chat_id)
+        )
+
+    def lose_replies(
+        self, method: str = "*", *, count: int = 1, hang: float = 0.0, chat_id: int | None = None
+    ) -> None:
+        """Apply the next ``count`` calls of ``method`` (``"*"``: any call that names a chat),
+        then never answer them: after ``hang`` seconds the connection is closed. The bot sees
+        a network error or a timeout for a message that did reach the chat: a lost reply."""
+        self._lost.append(LostReply(method, count, hang, chat_id))
+
+    def slow_replies(self, method: str, *, seconds: float, count: int = 1) -> None:
+        """Apply the next ``count`` calls of ``method`` at once, and answer ``seconds`` later."""
+        self._slow.append(SlowReply(method, count, seconds))
+
+    def storm(self, seconds: float, *, retry_after: int = 1) -> None:
+        """Flood control for ``seconds``: every call but getUpdates answers 429."""
+        self._storms.append(Storm(time.monotonic() + seconds, retry_after))
+
+    def fail_chat(self, chat_id: int, *, code: int = 403, description: str | None = None) -> None:
+        """From now on every call into ``chat_id`` fails with this error (403 "bot was blocked
+        by the user" by default); ``heal_chat`` ends it."""
+        self.failing_chats[chat_id] = _error(code, description, None)
+
+    def heal_chat(self, chat_id: int) -> None:
+        self.failing_chats.pop(chat_id, None)
+
+    def migrate_chat(self, old_chat_id: int, new_chat_id: int) -> None:
+        """A group became a supergroup: calls into the old id fail with 400 and
+        ``migrate_to_chat_id`` (python-telegram-bot raises ChatMigrated); the new chat starts
+        empty."""
+        self.migrated[old_chat_id] = new_chat_id
+        old = self._chat_of(old_chat_id)
+        self.chats.setdefault(new_chat_id, [])
+        self._chat_types[new_chat_id] = dict(old, id=new_chat_id, type="supergroup")
+
+    def add_group(self, chat_id: int, *, title: str = "A group") -> None:
+        """A group chat the bot is in (group ids are negative)."""
+        self.chats.setdefault(chat_id, [])
+        self._chat_types[chat_id] = {"id": chat_id, "type": "group", "title": title}
 
     def calls_of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -402,11 +496,22 @@ class FakeTelegram:
                 raise ApiError(404, "Not Found")
             if token != self.token:
                 raise ApiError(401, "Unauthorized")
-            self._raise_injected(method)
+            chat_id = _chat_key(params.get("chat_id"))
+            self._raise_injected(method, chat_id)
             handler = getattr(self, "api_" + method.lower(), None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
             result = await handler(params)
+            lost = next((x for x in self._lost if x.matches(method, chat_id)), None)
+            if lost is not None:
+                lost.count -= 1
+                call.error = "reply lost"
+                self.lost_replies.append(call)
+                await self._never_answer(request, lost.hang)
+            slow = next((x for x in self._slow if x.matches(method)), None)
+            if slow is not None:
+                slow.count -= 1
+                await asyncio.sleep(slow.seconds)
         except ApiError as e:
             call.error = f"{e.code} {e.description}"
             body: JSON = {"ok": False, "error_code": e.code, "description": e.description}
@@ -464,11 +569,25 @@ class FakeTelegram:
                     params[key] = value
         return params
 
-    def _raise_injected(self, method: str) -> None:
+    def _raise_injected(self, method: str, chat_id: int | None) -> None:
+        now = time.monotonic()
+        self._storms = [storm for storm in self._storms if storm.until > now]
+        if self._storms and method != "getUpdates":
+            retry_after = max(storm.retry_after for storm in self._storms)
+            raise _error(429, None, retry_after)
         for injected in self._injected:
-            if injected.method in (method, "*") and injected.count > 0:
+            if injected.matches(method, chat_id):
                 injected.count -= 1
                 raise ApiError(injected.code, injected.description, injected.parameters)
+
+    async def _never_answer(self, request: web.Request, hang: float) -> None:
+        """Hold the request for ``hang`` seconds, then close its connection unanswered."""
+        if hang > 0:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(hang)
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # aiohttp ends the handler without writing anything
 
     # -- parameter helpers --------------------------------------------------------------------
 
@@ -488,10 +607,19 @@ class FakeTelegram:
             chat_id = int(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise ApiError(400, "Bad Request: chat not found") from None
+        if chat_id in self.migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[chat_id]},
+            )
         if chat_id not in self.chats:
             raise ApiError(400, "Bad Request: chat not found")
         if chat_id in self.blocked_by:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.failing_chats:
+            error = self.failing_chats[chat_id]
+            raise ApiError(error.code, error.description, error.parameters)
         return chat_id
 
     def _reply_markup(self, params: JSON) -> JSON | None:
@@ -510,6 +638,8 @@ class FakeTelegram:
         return dict(markup)
 
     def _chat_of(self, chat_id: int) -> JSON:
+        if chat_id in self._chat_types:
+            return dict(self._chat_types[chat_id])
         for m in self.chats.get(chat_id, []):
             return dict(m.message["chat"])
         return {"id": chat_id, "type": "private"}
@@ -899,6 +1029,30 @@ class ThreadedFakeTelegram:
 def serve_in_thread(**kwargs: Any) -> ThreadedFakeTelegram:
     """Start a :class:`FakeTelegram` in a background thread; stop it with ``.stop()``."""
     return ThreadedFakeTelegram(FakeTelegram(**kwargs)).start()
+
+
+def _error(code: int, description: str | None, retry_after: int | None) -> ApiError:
+    """An error answer in Telegram's words (a 429 carries its retry_after)."""
+    parameters = None
+    if code == 429:
+        retry_after = 1 if retry_after is None else retry_after
+        description = description or f"Too Many Requests: retry after {retry_after}"
+        parameters = {"retry_after": retry_after}
+    description = description or {
+        400: "Bad Request",
+        403: "Forbidden: bot was blocked by the user",
+        500: "Internal Server Error",
+        502: "Bad Gateway",
+        503: "Service Unavailable",
+    }.get(code, "Error")
+    return ApiError(code, description, parameters)
+
+
+def _chat_key(raw: object) -> int | None:
+    try:
+        return int(raw)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
 
 
 def _settle(future: asyncio.Future[None]) -> None:
