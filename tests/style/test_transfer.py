@@ -240,7 +240,7 @@ def test_normalised_style_term_starts_at_the_style_weight_for_every_painting(
     # is what makes one strength step move every painting alike.
     params = TransferParams(
         size=48, scales=1, steps=(1,), seed=0, precision="fp32", tv_weight=0.0,
-        style_weight=3.0, strength=1.6, style_normalise=normalise,
+        style_weight=3.0, strength=1.6, style_normalise=normalise, start="photo",
     )  # fmt: skip
     plain = dataclasses.replace(params, style_normalise="none")
 
