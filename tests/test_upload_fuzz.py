@@ -17,6 +17,7 @@ import io
 import struct
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,11 +180,18 @@ def check(data: bytes, sizes: list[tuple[int, int]]) -> None:
     assert not over, f"decoded {over}, more than {limit} pixels"
 
 
+# Every property here: no time limit a loaded machine could miss, no example database left
+# behind, and the fixture shared across examples on purpose (it records decodes).
+FUZZING: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+
+
 @settings(
     max_examples=300,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    **FUZZING,
 )
 @given(data=hostile_files())
 def test_hostile_files_are_refused_with_a_reason_and_never_decoded_past_the_limit(
@@ -194,9 +202,7 @@ def test_hostile_files_are_refused_with_a_reason_and_never_decoded_past_the_limi
 
 @settings(
     max_examples=100,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    **FUZZING,
 )
 @given(data=hostile_files())
 def test_pillows_own_guard_below_ours_holds_too(

@@ -20,7 +20,6 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from bot import app as bot_app
 from bot import keyboards
 from bot.delivery.status import POSITION_EDITS_PER_SECOND, StatusMessages
 from bot.housekeeping import Housekeeping
@@ -31,7 +30,7 @@ from bot.texts import Texts
 from engine.contract import PhotoParams, load_params
 from engine.jobs import blobs, queue
 from engine.jobs.models import Job, JobState, utcnow
-from tests.support.bot_harness import delivery_passes
+from tests.support.bot_harness import delivery_passes, running_bot
 from tests.support.fake_telegram import FakeTelegram, Person
 from tests.support.jobs import Maker, claim, complete
 from tests.support.jobs import submit as queue_job
@@ -46,29 +45,8 @@ def jpeg(width: int, height: int) -> bytes:
 
 @pytest.fixture
 async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> AsyncIterator[Any]:
-    settings = BotSettings.from_env(
-        {
-            "BOT_TOKEN": tg.token,
-            "TELEGRAM_API_URL": tg.api_url,
-            "TELEGRAM_FILE_URL": tg.file_url,
-            "DATABASE_URL": db_url,
-            "PRESETS_DIR": str(presets_dir),
-            "DELIVERY_POLL_SECONDS": "0.1",
-            "DELIVERY_RETRY_SECONDS": "0.1",
-        }
-    )
-    application = bot_app.build_application(settings, engine_process=None)
-    await application.initialize()
-    await bot_app.post_init(application)
-    assert application.updater is not None
-    await application.updater.start_polling(timeout=1)
-    await application.start()
-    yield application
-    await application.updater.stop()
-    await application.stop()
-    await bot_app.post_stop(application)
-    await application.shutdown()
-    await bot_app.post_shutdown(application)
+    async with running_bot(tg, db_url, presets_dir, DELIVERY_RETRY_SECONDS="0.1") as app:
+        yield app
 
 
 def queued(maker: Maker, person: Person) -> int:

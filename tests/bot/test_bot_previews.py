@@ -16,16 +16,14 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from bot import app as bot_app
 from bot import keyboards
-from bot.settings import BotSettings
 from bot.store.people import ensure_person
 from bot.texts import Texts
 from engine import timelapse
 from engine.contract import frame_steps
 from engine.jobs import blobs, outputs, prune, queue
 from engine.jobs.models import Job, JobFilm, utcnow
-from tests.support.bot_harness import delivery_passes
+from tests.support.bot_harness import delivery_passes, running_bot
 from tests.support.fake_telegram import ChatMessage, FakeTelegram, Person
 from tests.support.jobs import Maker, claim
 from tests.support.jobs import submit as queue_job
@@ -38,29 +36,9 @@ WORKER = "w"
 
 @pytest.fixture
 async def application(tg: FakeTelegram, db_url: str, presets_dir: Path) -> AsyncIterator[Any]:
-    settings = BotSettings.from_env(
-        {
-            "BOT_TOKEN": tg.token,
-            "TELEGRAM_API_URL": tg.api_url,
-            "TELEGRAM_FILE_URL": tg.file_url,
-            "DATABASE_URL": db_url,
-            "PRESETS_DIR": str(presets_dir),
-            "DELIVERY_POLL_SECONDS": "0.05",
-            "PROGRESS_EDIT_SECONDS": "0.5",
-        }
-    )
-    application = bot_app.build_application(settings, engine_process=None)
-    await application.initialize()
-    await bot_app.post_init(application)
-    await application.start()
-    assert application.updater is not None
-    await application.updater.start_polling(timeout=1)
-    yield application
-    await application.updater.stop()
-    await application.stop()
-    await bot_app.post_stop(application)
-    await application.shutdown()
-    await bot_app.post_shutdown(application)
+    fast = {"DELIVERY_POLL_SECONDS": "0.05", "PROGRESS_EDIT_SECONDS": "0.5"}
+    async with running_bot(tg, db_url, presets_dir, **fast) as app:
+        yield app
 
 
 def picture(seed: int, size: tuple[int, int] = (96, 64)) -> Image.Image:

@@ -12,7 +12,7 @@ import pytest
 from bot.admin_reports import AdminReports, error_kind
 from bot.logging_setup import REDACTED, REDACTED_OTHER, RedactToken
 from bot.settings import BotSettings
-from tests.support.bot_harness import bot_in_process
+from tests.support.bot_harness import running_bot
 from tests.support.fake_telegram import FakeTelegram, Person
 
 TOKEN = "123456:" + "A" * 35
@@ -76,7 +76,7 @@ async def app(tg: FakeTelegram, tmp_path: Path, presets_dir: Path) -> AsyncItera
 
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     upgrade(url)
-    async with bot_in_process(tg, url, presets_dir, ADMIN_IDS=str(ADMIN)) as application:
+    async with running_bot(tg, url, presets_dir, ADMIN_IDS=str(ADMIN)) as application:
         yield application
 
 

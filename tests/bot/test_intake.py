@@ -2,7 +2,7 @@
 downloaded, what a download may cost, what is stored, each person's allowance, and what the
 admins hear when something breaks.
 
-The bot's application runs in the test's event loop (bot_in_process), on SQLite: the store's
+The bot's application runs in the test's event loop (running_bot), on SQLite: the store's
 own tests (test_store.py) run the allowance on PostgreSQL too.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy import select
 from engine.contract import MAX_PICTURE_SIDE
 from engine.jobs.models import Image as ImageRow
 from engine.jobs.models import Upload
-from tests.support.bot_harness import bot_in_process
+from tests.support.bot_harness import running_bot
 from tests.support.fake_telegram import FakeTelegram, Person
 from tests.support.pictures import encoded, photo, png_bomb
 
@@ -39,7 +39,7 @@ async def start(
     stack: list[Any] = []
 
     async def begin(**env: str) -> Any:
-        manager = bot_in_process(tg, db_url, presets_dir, ADMIN_IDS=str(ADMIN), **env)
+        manager = running_bot(tg, db_url, presets_dir, ADMIN_IDS=str(ADMIN), **env)
         stack.append(manager)
         return await manager.__aenter__()
 

@@ -211,6 +211,3 @@ async def running_bot(
         await stop_bot(application)
 
 
-# The intake tests' name for the same thing: the bot in the test's event loop, ``env`` its
-# settings; yields the application.
-bot_in_process = running_bot
