@@ -193,7 +193,8 @@ async def test_progress_bar_with_time_left_while_painting(
     assert [b["text"] for b in running.buttons] == ["✖ Cancel"]
     await alice.wait_message(is_result, timeout=RESULT_TIMEOUT)
     await alice.wait_edit(status, lambda m: m.text == "Done.")  # it follows the result
-    texts = [old.get("text", "") for _, old in status.edits]
+    # Each earlier version: text, or the caption once a preview turned it into a picture.
+    texts = [old.get("text") or old.get("caption") or "" for _, old in status.edits]
     assert any("left" in text for text in texts), texts
 
 
