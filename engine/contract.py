@@ -25,6 +25,7 @@ class JobKind(enum.StrEnum):
     """What a job makes. Stored in ``jobs.kind``; every kind has a parameters type below."""
 
     PHOTO = "photo"  # a photo repainted in the style of one or more paintings
+    VIDEO = "video"  # an animation or a short video repainted frame by frame, without flicker
 
 
 class FailureKind(enum.StrEnum):
@@ -38,6 +39,7 @@ class FailureKind(enum.StrEnum):
     OUT_OF_MEMORY = "out_of_memory"  # too large for the GPU even when made smaller
     ENGINE_STOPPED = "engine_stopped"  # its worker died on every attempt
     ENGINE_ERROR = "engine_error"  # anything else: a bug, a broken GPU...
+    BAD_CLIP = "bad_clip"  # a clip the engine cannot read, or one over the worker's limits
 
 
 # The style engine's quality presets (engine/style/quality.py says what each means on a CPU
@@ -138,10 +140,63 @@ class PhotoParams:
         return cls(**fields)
 
 
-# Every kind's parameters type; a union of them as kinds are added (PhotoParams | VideoParams).
-JobParams = PhotoParams
+# A video job's result, as ``images.mime`` holds it. Telegram shows an MP4 without sound as an
+# animation (sendAnimation) and one with sound as a video (sendVideo); the worker knows which
+# it wrote (the source's sound is copied through), so the mime tells the bot.
+ANIMATION_MIME = "video/mp4"  # H.264, no sound
+VIDEO_MIME = "video/mp4; audio=1"  # H.264 and the source's sound
+VIDEO_FRAME_QUALITY = 95  # a finished frame is kept as a JPEG this good until the clip is made
 
-PARAMETERS: dict[JobKind, type[JobParams]] = {JobKind.PHOTO: PhotoParams}
+
+@dataclass(frozen=True, kw_only=True)
+class VideoParams:
+    """An animation or a short video repainted frame by frame (issue #15).
+
+    The options a person chooses are a photo's, with the same defaults and checks: the first
+    frame is painted with the preset's photo schedule (``steps`` overrides it), each later one
+    starts from its predecessor warped along the optical flow and needs ``later_steps`` (None:
+    the style engine's own default). The clip limits (length, frame rate, frames, size) are
+    the worker's, by its device (``engine.video.limits.limits_for``), not a person's choice.
+    """
+
+    KIND: ClassVar[JobKind] = JobKind.VIDEO
+    VERSION: ClassVar[int] = 1
+
+    preset: str = DEFAULT_PRESET
+    size: int | None = None
+    strength: float = DEFAULT_STRENGTH
+    style_scale: float = 1.0
+    keep_colors: bool = False
+    seed: int | None = None
+    steps: int | None = None  # the first frame's total optimiser steps; None: the preset's
+    later_steps: int | None = None  # each later frame's; None: the style engine's default
+
+    def __post_init__(self) -> None:
+        # A frame is painted as a photo is: the same options, checked by the same code.
+        photo = self.photo()
+        object.__setattr__(self, "strength", photo.strength)
+        object.__setattr__(self, "style_scale", photo.style_scale)
+        if self.later_steps is not None:
+            _whole("later_steps", self.later_steps, 1, MAX_STEPS)
+
+    def photo(self) -> PhotoParams:
+        """The options as a photo's: how each frame is painted (``steps``: the first frame's)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(PhotoParams)}
+        return PhotoParams(**fields)
+
+    @classmethod
+    def _read(cls, version: int, fields: Mapping[str, Any]) -> VideoParams:
+        del version  # one version so far
+        return cls(**fields)
+
+
+# Every kind's parameters type.
+JobParams = PhotoParams | VideoParams
+
+PARAMETERS: dict[JobKind, type[JobParams]] = {
+    JobKind.PHOTO: PhotoParams,
+    JobKind.VIDEO: VideoParams,
+}
 
 
 def dump_params(params: JobParams) -> dict[str, Any]:

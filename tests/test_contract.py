@@ -14,6 +14,7 @@ from engine.contract import (
     BadParams,
     JobKind,
     PhotoParams,
+    VideoParams,
     dump_params,
     load_params,
 )
@@ -85,3 +86,31 @@ def test_no_photo_parameters_outside_the_limits_exist(
         PhotoParams(**options)  # type: ignore[arg-type]
     with pytest.raises(BadParams, match=message):  # nor made by changing a valid one
         dataclasses.replace(PhotoParams(), **options)  # type: ignore[arg-type]
+
+
+def test_video_parameters_round_trip_and_paint_each_frame_as_a_photo() -> None:
+    params = VideoParams(preset="fast", size=256, strength=2, seed=3, steps=20, later_steps=5)
+    stored = dump_params(params)
+    assert stored["version"] == VideoParams.VERSION and stored["later_steps"] == 5
+    assert load_params(JobKind.VIDEO, stored) == params
+    assert isinstance(params.strength, float)
+    # The frames are painted with a photo's options (the first frame's steps among them).
+    assert params.photo() == PhotoParams(preset="fast", size=256, strength=2.0, seed=3, steps=20)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"preset": "ultra"}, "unknown quality preset 'ultra'"),
+        ({"strength": 50}, "strength must be between"),
+        ({"later_steps": 0}, "later_steps must be between 1"),
+        ({"later_steps": 2.5}, "later_steps must be a whole number"),
+    ],
+)
+def test_no_video_parameters_outside_the_limits_exist(
+    options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(BadParams, match=message):
+        VideoParams(**options)  # type: ignore[arg-type]
+    with pytest.raises(BadParams, match=message):
+        load_params(JobKind.VIDEO, {"version": 1, **options})

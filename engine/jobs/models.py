@@ -289,6 +289,29 @@ class JobFilm(Base):
     made_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class ClipFrame(Base):
+    """A finished frame of a video job (issue #15), painted and kept until the whole clip is
+    made: a worker that dies part-way leaves them, and the next one paints only the rest.
+
+    Written under the claim like every worker write (``engine.jobs.clip_frames``: only while
+    the job is still that claim's); the bytes live here rather than in ``images`` since they
+    are the job's alone and go with it (the foreign key's cascade) once the clip is made or
+    the job is pruned.
+    """
+
+    __tablename__ = "clip_frames"
+
+    job_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    frame: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # from 0
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # a JPEG (contract.VIDEO_FRAME_QUALITY)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)  # the job's attempt that painted it (logs)
+    written_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Worker(Base):
     """An engine worker process, so that /stats can tell live workers from dead ones."""
 

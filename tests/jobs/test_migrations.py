@@ -36,6 +36,7 @@ TABLES = {
     "job_previews",
     "job_frames",
     "job_films",
+    "clip_frames",
 }
 
 
