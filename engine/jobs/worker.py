@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol, TypeVar
@@ -47,7 +47,7 @@ from engine.contract import (
     frame_steps,
     load_params,
 )
-from engine.jobs import blobs, metrics, outputs, queue, registry
+from engine.jobs import blobs, clip_frames, metrics, outputs, queue, registry
 from engine.jobs.db import SchemaOutOfDate, check_schema, make_engine, make_sessionmaker
 from engine.jobs.models import JobState
 from engine.jobs.outage import Outage, brief, is_outage
@@ -92,6 +92,8 @@ class JobInput:
     params: JobParams
     content: bytes
     styles: tuple[tuple[bytes, float], ...]  # (image bytes, weight)
+    # A video job's frames painted by its earlier attempts (index -> JPEG): not painted again.
+    frames: Mapping[int, bytes] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,11 @@ Snapshot = Callable[[int], outputs.Picture]
 
 class Progress(Protocol):
     """What a run reports after each step: the fraction done and the seconds left; for a run
-    that can show itself, also its step (1-based) of ``total`` and a :data:`Snapshot`. The
-    answer: None to go on, or why to stop (then raise Stopped with it)."""
+    that can show itself, also its step (1-based) of ``total`` and a :data:`Snapshot`. A video
+    reports each frame it has finished painted (``finished``, kept at once so that the next
+    worker need not paint it again), with ``step`` its number of ``total`` frames and
+    ``snapshot`` that frame (the preview). The answer: None to go on, or why to stop (then
+    raise Stopped with it)."""
 
     def __call__(
         self,
@@ -120,6 +125,7 @@ class Progress(Protocol):
         step: int = 0,
         total: int = 0,
         snapshot: Snapshot | None = None,
+        finished: clip_frames.Finished | None = None,
     ) -> StopReason | None: ...
 
 
@@ -166,21 +172,29 @@ class OutputCosts:
 
 @dataclass
 class _Outputs:
-    """A run's preview and frames taken and not yet written (``fresh``: nothing of this run
-    written yet, so the frames an earlier attempt left go first)."""
+    """A run's preview, time-lapse frames and painted clip frames taken and not yet written
+    (``fresh``: nothing of this run written yet, so the time-lapse frames an earlier attempt
+    left go first; its clip frames stay: they are what this run resumes from)."""
 
     preview: _Shown | None = None
     frames: list[outputs.Frame] = field(default_factory=list)
     fresh: bool = True
+    painted: list[clip_frames.Finished] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return self.preview is None and not self.frames
+        return self.preview is None and not self.frames and not self.painted
 
     def write(self, s: Session, job: _Claimed, worker_id: str) -> bool:
         """Write them in the caller's transaction; False (nothing written) once the job is no
         longer this claim's."""
         if self.empty:
+            return True
+        if self.painted and not clip_frames.store(
+            s, job.id, worker_id=worker_id, token=job.token, frames=self.painted
+        ):
+            return False
+        if self.preview is None and not self.frames:
             return True
         return outputs.record(
             s,
@@ -208,6 +222,8 @@ class _Lease:
     slow or absent database never holds up the optimisation (it only takes the snapshots, on
     the run's own thread, as they show the run's picture of this very step); it answers with
     what the last write learnt (LEASE_LOST, CANCELLED) or SHUTDOWN when the worker is stopping.
+    A video's painted frame, like a new preview, makes a write due at once: until it is
+    written, a worker that dies would leave it to be painted again.
     """
 
     MIN_SPACING = 0.05  # seconds between two writes, whatever the settings say
@@ -254,17 +270,22 @@ class _Lease:
         step: int = 0,
         total: int = 0,
         snapshot: Snapshot | None = None,
+        finished: clip_frames.Finished | None = None,
     ) -> StopReason | None:
         if self.worker.stopping:
             return StopReason.SHUTDOWN
         taken: tuple[_Shown | None, outputs.Frame | None] = (None, None)
         if snapshot is not None and total > 0 and self.reason is None:
-            taken = self._take(step, total, snapshot)
+            # A video's frames are its film already: its snapshots make previews only.
+            taken = self._take(step, total, snapshot, timelapse=finished is None)
         preview, frame = taken
         with self._changed:
             self._latest = (fraction, eta)
             if frame is not None:
                 self._pending.frames.append(frame)
+            if finished is not None:
+                self._pending.painted.append(finished)
+                self._preview_due = True
             if preview is not None:
                 self._pending.preview = preview
                 self._preview_due = True
@@ -272,14 +293,14 @@ class _Lease:
         return self.reason
 
     def _take(
-        self, step: int, total: int, snapshot: Snapshot
+        self, step: int, total: int, snapshot: Snapshot, *, timelapse: bool = True
     ) -> tuple[_Shown | None, outputs.Frame | None]:
         """The preview and the frame this step calls for, if any (written by the thread)."""
         settings = self.worker.settings
         now = time.monotonic()
         if total != self._total:  # the first report (or a run started over differently)
             self._total = total
-            planned = frame_steps(total, settings.timelapse_frames)
+            planned = frame_steps(total, settings.timelapse_frames) if timelapse else ()
             self._frame_at = {at: position for position, at in enumerate(planned, 1)}
         position = self._frame_at.get(step)
         if position is not None and position % self._stride and step != total:
@@ -304,6 +325,8 @@ class _Lease:
         from now on, or every fourth..., still evenly spread, rather than slow the painting.
         Judged on what a snapshot and a step have cost so far, projected over the run. A
         quarter of the frames always stay (12 of 48): fewer would no longer make a film."""
+        if not self._frame_at:
+            return  # no time-lapse to thin (a video's previews are spaced by time alone)
         per_snapshot = self.costs.seconds / self._taken
         per_step = (time.monotonic() - self._started) / max(step, 1)
         budget = self.worker.settings.output_budget * per_step * total
@@ -319,6 +342,7 @@ class _Lease:
         with self._writing, self._changed:
             self._outputs_closed = True
             left, self._pending = self._pending, _Outputs(fresh=self._pending.fresh)
+            left.painted = []  # the result's transaction drops a clip's frames: it is made
             self._preview_due = False
         return left
 
@@ -380,7 +404,9 @@ class _Lease:
                 batch = None
                 if not self._outputs_closed:
                     pending = self._pending
-                    batch = _Outputs(pending.preview, list(pending.frames), pending.fresh)
+                    batch = _Outputs(
+                        pending.preview, list(pending.frames), pending.fresh, list(pending.painted)
+                    )
             with worker.maker.begin() as s:
                 if progress is not None:
                     reason = queue.report_progress(
@@ -410,6 +436,7 @@ class _Lease:
                     if pending.preview is batch.preview:
                         pending.preview = None
                     pending.frames = pending.frames[len(batch.frames) :]
+                    pending.painted = pending.painted[len(batch.painted) :]
                     pending.fresh = False
                 self.count(batch)
         return reason
@@ -566,6 +593,7 @@ class Worker:
             with self.maker() as s:
                 content = blobs.get_image(s, job.content_sha)
                 styles = tuple((blobs.get_image(s, sha), weight) for sha, weight in job.styles)
+                painted = clip_frames.finished(s, job.id) if job.kind is JobKind.VIDEO else {}
         except KeyError:
             raise BadJob(
                 "a picture for this job is missing; please send it again",
@@ -578,6 +606,7 @@ class Worker:
             params=params,
             content=content,
             styles=styles,
+            frames=painted,
         )
 
     def _handle(self, job: _Claimed, lease: _Lease) -> None:
@@ -587,6 +616,10 @@ class Worker:
             inputs = self._patiently(
                 lambda: self._inputs(job), what=f"job {job.id}: reading its pictures"
             )
+            if inputs.frames:
+                logger.info(
+                    "job %s: resuming from %d frames painted before", job.id, len(inputs.frames)
+                )
             result = self.run_job(inputs, lease.report)
             left = lease.last_outputs()
         except Stopped as stopped:
@@ -656,8 +689,10 @@ class Worker:
                 run_seconds=seconds,
             )
             if recorded:
-                # The status message shows the result from now on: the preview is done with.
+                # The status message shows the result from now on: the preview is done with,
+                # and so are a clip's painted frames (the clip is made of them).
                 outputs.drop_preview(s, job.id)
+                clip_frames.drop(s, job.id)
             jobs_done = self.jobs_done + 1 if recorded else self.jobs_done
             registry.worker_seen(s, self.worker_id, current_job_id=None, jobs_done=jobs_done)
         self.jobs_done = jobs_done

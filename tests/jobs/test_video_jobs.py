@@ -1,0 +1,234 @@
+"""A video job in the worker loop, on both databases: its painted frames are kept as they come,
+a worker that dies leaves them to the next one (which paints only the rest), a stale worker's
+late frame is refused, and a cancel stops it between frames.
+
+The run is a stand-in that "paints" frame i as the bytes ``b"frame i"`` and reports each as a
+video run does (``finished=``); tests/test_bridge.py's video test runs the real engine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from engine.contract import ANIMATION_MIME, JobKind, VideoParams
+from engine.jobs import blobs, clip_frames, outputs, queue
+from engine.jobs.models import ClipFrame, Job, JobState, utcnow
+from engine.jobs.worker import JobInput, JobResult, Progress, Stopped
+from tests.support.jobs import Maker, claim, job, make_worker, submit, token_of
+
+pytestmark = pytest.mark.timeout(60)
+
+FRAMES = 6
+VIDEO = VideoParams(preset="fast")
+
+
+class _Killed(BaseException):
+    """The worker process dies here: nothing after it is written (not even a failure)."""
+
+
+def _painted(index: int) -> clip_frames.Finished:
+    return clip_frames.Finished(index=index, data=f"frame {index}".encode(), width=4, height=2)
+
+
+def _wait_for(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def _stored(maker: Maker, job_id: int) -> dict[int, bytes]:
+    with maker() as s:
+        return clip_frames.finished(s, job_id)
+
+
+def _wait_until_stored(maker: Maker, job_id: int, index: int) -> None:
+    _wait_for(lambda: index in _stored(maker, job_id), f"frame {index} stored")
+
+
+class _FakeVideoRun:
+    """Paints the frames not yet done, in order, as a video run reports them; ``after`` is
+    called with each frame index once that frame has been reported (and, where ``wait`` says
+    so, stored)."""
+
+    def __init__(
+        self,
+        maker: Maker,
+        *,
+        after: Callable[[JobInput, int], None] = lambda inputs, index: None,
+        wait: Callable[[int], bool] = lambda index: True,
+    ) -> None:
+        self.maker, self.after, self.wait = maker, after, wait
+        self.given: list[set[int]] = []  # the frames each run was handed as done
+        self.painted: list[int] = []  # the frames this stand-in painted, all runs together
+
+    def __call__(self, inputs: JobInput, progress: Progress) -> JobResult:
+        assert inputs.kind is JobKind.VIDEO
+        self.given.append(set(inputs.frames))
+        frames = dict(inputs.frames)
+        for index in range(FRAMES):
+            if index in frames:
+                continue
+            frame = _painted(index)
+            frames[index] = frame.data
+            self.painted.append(index)
+            reason = progress(
+                (index + 1) / FRAMES,
+                None,
+                step=index + 1,
+                total=FRAMES,
+                snapshot=lambda side: outputs.Picture(b"small", 4, 2),
+                finished=frame,
+            )
+            if reason is not None:
+                raise Stopped(reason)
+            if self.wait(index):
+                _wait_until_stored(self.maker, inputs.job_id, index)
+            self.after(inputs, index)
+        # The "clip": its frames in order, as the real runner's write_clip would join them.
+        clip = json.dumps([frames[i].decode() for i in range(FRAMES)]).encode()
+        return JobResult(data=clip, mime=ANIMATION_MIME, width=4, height=2)
+
+
+def _lease_passes(maker: Maker, job_id: int) -> None:
+    """As if the lease had run out long ago (its worker gone quiet)."""
+    with maker.begin() as s:
+        s.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(lease_expires_at=utcnow() - timedelta(minutes=5))
+        )
+
+
+def _clip_of(maker: Maker, job_id: int) -> list[str]:
+    done = job(maker, job_id)
+    assert done.state == JobState.DONE, done.error
+    assert done.result_sha is not None
+    with maker() as s:
+        clip: list[str] = json.loads(blobs.get_image(s, done.result_sha))
+    return clip
+
+
+def test_a_killed_workers_video_job_resumes_from_its_stored_frames(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    killed_after = 2  # the first worker paints frames 0, 1 and 2, then dies
+
+    def die(inputs: JobInput, index: int) -> None:
+        if index == killed_after:
+            raise _Killed
+
+    first = _FakeVideoRun(maker, after=die)
+    job_id = submit(maker, people[0], picture, params=VIDEO)
+    with pytest.raises(_Killed):
+        make_worker(maker, tmp_path, first).run(once=True)
+    assert first.painted == [0, 1, 2]
+    assert job(maker, job_id).state == JobState.RUNNING  # dead, as far as the queue knows
+    assert set(_stored(maker, job_id)) == {0, 1, 2}
+
+    _lease_passes(maker, job_id)
+    second = _FakeVideoRun(maker)
+    worker = make_worker(maker, tmp_path, second)
+    worker.worker_id = "w2"
+    assert worker.run(once=True) == 1
+
+    assert second.given == [{0, 1, 2}]  # the stored frames were handed over as done...
+    assert second.painted == [3, 4, 5]  # ...and only the rest was painted
+    assert _clip_of(maker, job_id) == [f"frame {i}" for i in range(FRAMES)]
+    assert job(maker, job_id).attempts == 2
+    assert _stored(maker, job_id) == {}  # the clip is made: its frames are dropped
+
+
+def test_a_stale_workers_late_frame_is_refused(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    """The first worker's lease passes after frame 1 and another worker claims the job; the
+    first one's frames from 2 on, painted late, must not land among the new claim's."""
+    job_id = submit(maker, people[0], picture, params=VIDEO)
+
+    def lose_the_lease(inputs: JobInput, index: int) -> None:
+        if index == 1:
+            _lease_passes(maker, inputs.job_id)
+            with maker.begin() as s:
+                assert queue.reclaim_expired(s) == 1
+            again = claim(maker, "w2")
+            assert again is not None and again.id == inputs.job_id
+        elif index > 1:
+            time.sleep(0.2)  # time for the lease's thread to try writing the late frame
+
+    stale = _FakeVideoRun(maker, after=lose_the_lease, wait=lambda index: index <= 1)
+    make_worker(maker, tmp_path, stale).run(once=True)
+
+    held = job(maker, job_id)
+    assert (held.state, held.worker_id, held.attempts) == (JobState.RUNNING, "w2", 2)
+    assert held.result_sha is None
+    with maker() as s:
+        rows = s.execute(
+            select(ClipFrame.frame, ClipFrame.attempt).where(ClipFrame.job_id == job_id)
+        )
+        kept = {frame: attempt for frame, attempt in rows}
+    assert kept == {0: 1, 1: 1}  # the frames painted under the first claim, and no later one
+
+    with maker.begin() as s:
+        late = clip_frames.store(
+            s, job_id, worker_id="w1", token="an old claim", frames=[_painted(2)]
+        )
+        assert late is False
+        assert clip_frames.store(
+            s, job_id, worker_id="w2", token=token_of(s, job_id), frames=[_painted(2)]
+        )
+    assert _stored(maker, job_id) == {0: b"frame 0", 1: b"frame 1", 2: b"frame 2"}
+
+
+def test_a_cancelled_video_stops_between_frames(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    job_id = submit(maker, people[0], picture, params=VIDEO)
+
+    def cancel_after_frame_1(inputs: JobInput, index: int) -> None:
+        if index == 1:
+            with maker.begin() as s:
+                assert queue.cancel(s, inputs.job_id, user_id=people[0])
+            # The lease's next write (the heartbeat, at once in these settings) sees the flag.
+            _wait_for(lambda: job(maker, inputs.job_id).cancel_requested, "the cancel flag")
+            time.sleep(0.3)
+
+    run = _FakeVideoRun(maker, after=cancel_after_frame_1)
+    make_worker(maker, tmp_path, run).run(once=True)
+    assert job(maker, job_id).state == JobState.CANCELLED
+    assert run.painted == [0, 1, 2]  # frame 2's report was answered: stop, and nothing more
+    assert job(maker, job_id).result_sha is None
+
+
+def test_a_video_frames_preview_is_the_frame_just_painted(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    job_id = submit(maker, people[0], picture, params=VIDEO)
+    shown: list[tuple[int, int]] = []
+
+    def look(inputs: JobInput, index: int) -> None:
+        def preview_of_this_frame() -> bool:
+            with maker() as s:
+                preview = outputs.preview_of(s, inputs.job_id)
+            return preview is not None and preview.step == index + 1
+
+        _wait_for(preview_of_this_frame, f"the preview of frame {index}")
+        with maker() as s:
+            preview = outputs.preview_of(s, inputs.job_id)
+            assert preview is not None
+            shown.append((preview.step, preview.total))
+
+    run = _FakeVideoRun(maker, after=look)
+    worker = make_worker(maker, tmp_path, run, preview_seconds=1e-9)
+    worker.run(once=True)
+    assert shown == [(i, FRAMES) for i in range(1, FRAMES + 1)]
+    with maker() as s:
+        assert outputs.frame_counts(s, [job_id]) == {}  # no time-lapse for a video
+    assert len(_clip_of(maker, job_id)) == FRAMES
