@@ -243,11 +243,20 @@ def stylize(
     params: TransferParams,
     style_weights: Sequence[float] | None = None,
     callback: Callable[[Progress], bool | None] | None = None,
+    start_image: Image.Image | None = None,
+    extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    targets: StyleTargets | None = None,
 ) -> Image.Image:
     """Repaint ``content`` in the blended style of ``styles``; returns an RGB image.
 
     ``callback`` gets a :class:`Progress` after every optimiser step; returning False asks it
     to stop: stylize raises :class:`Cancelled` before the next step.
+
+    Three hooks for the frames of a video (engine/style/video.py), none used by a photo:
+    ``start_image`` replaces ``params.start`` as the first level's starting picture;
+    ``extra_loss`` is added to the objective (it gets the picture being optimised, at the
+    level's size); ``targets`` keeps each level's style terms from the first call that made
+    them, so that a clip's painting is analysed once.
     """
     weights = _normalised_weights(len(styles), style_weights)
     device = next(model.parameters()).device
@@ -284,40 +293,46 @@ def stylize(
     content_t = torch.empty(0)
     for level, (size, level_steps) in enumerate(zip(sizes, params.steps, strict=True), start=1):
         content_t = _to_tensor(content, size, device)
-        style_ts = [
-            _to_tensor(s, style_size(s.size, size, params.style_scale), device) for s in styles
-        ]
-        if params.keep_colors:
-            style_ts = [color.matched_luminance(s, content_t) for s in style_ts]
-            target_content = color.luminance(content_t)
-        else:
-            target_content = content_t
-
+        target_content = color.luminance(content_t) if params.keep_colors else content_t
+        terms = targets.levels.get(size) if targets is not None else None
+        style_ts: list[torch.Tensor] = []
+        if terms is None:
+            style_ts = [
+                _to_tensor(s, style_size(s.size, size, params.style_scale), device) for s in styles
+            ]
+            if params.keep_colors:  # outside autocast: the colour statistics need fp32
+                style_ts = [color.matched_luminance(s, content_t) for s in style_ts]
         with torch.no_grad(), autocast():
-            objective = _objective(
-                network, target_content, style_ts, weights, params, memory_format
-            )
+            photo = _photo_features(network, target_content, params, memory_format)
+            if terms is None:
+                terms = _style_terms(network, photo, style_ts, weights, params, memory_format)
+                if targets is not None:
+                    targets.levels[size] = terms
+            objective = _objective(photo, terms, params)
+        del photo, style_ts
 
-        if image is None:
-            start_image = target_content.clone()
+        if image is None and start_image is not None:
+            begin = _to_tensor(start_image, size, device)
+            x_start = color.luminance(begin) if params.keep_colors else begin
+        elif image is None:
+            x_start = target_content.clone()
             if params.start == "photo_colors" and not params.keep_colors:
-                start_image = color.matched_colors(start_image, style_ts[0])
+                x_start = color.matched_colors(x_start, terms.palette)
             elif params.start == "feedforward" and not params.keep_colors:
                 from engine.style import feedforward
 
                 rough = feedforward.stylize(content, styles, weights=weights)
-                start_image = _to_tensor(rough, size, device)
+                x_start = _to_tensor(rough, size, device)
             if params.init_noise > 0:
-                noise = torch.randn(start_image.shape, generator=generator)
-                start_image = (start_image + params.init_noise * noise.to(device)).clamp(0, 1)
+                noise = torch.randn(x_start.shape, generator=generator)
+                x_start = (x_start + params.init_noise * noise.to(device)).clamp(0, 1)
         else:
-            start_image = F.interpolate(
+            x_start = F.interpolate(
                 image, size=(size[1], size[0]), mode="bicubic", align_corners=False
             ).clamp(0, 1)
         # The picture being optimised keeps the plain layout: L-BFGS flattens its gradient with
         # view(-1), which a channels-last tensor refuses. Only the network's input is converted.
-        del style_ts
-        x = start_image.contiguous().requires_grad_(True)
+        x = x_start.contiguous().requires_grad_(True)
         optimizer = _optimizer(x, params)
         average = x.detach().clone() if params.ema and level == params.scales else None
         last_loss = math.nan
@@ -332,6 +347,8 @@ def stylize(
             with autocast():
                 features = network(x.contiguous(memory_format=memory_format), objective.layers)
             loss = objective(x, features)
+            if extra_loss is not None:
+                loss = loss + extra_loss(x)
             loss.backward()
             return float(loss.detach())
 
@@ -371,14 +388,37 @@ def stylize(
     return _picture(image, content_t, params.keep_colors)
 
 
+@dataclass
+class StyleTerms:
+    """One level's style side of the objective: the loss per layer (holding the blended
+    targets), each layer's weight, and the first painting at that size (its colours start the
+    picture)."""
+
+    losses: dict[str, nn.Module]
+    weights: dict[str, float]
+    palette: torch.Tensor
+
+
+@dataclass
+class StyleTargets:
+    """Style terms kept across calls of :func:`stylize`, by level size (width, height).
+
+    A video's frames share one painting and one size: the first frame computes the terms and
+    every later frame reuses them. The normalisation "at the photo" is then the first frame's,
+    so the style weight stays the same from frame to frame (and so does, with keep_colors, the
+    painting's luminance match).
+    """
+
+    levels: dict[tuple[int, int], StyleTerms] = field(default_factory=dict)
+
+
 class _Objective(nn.Module):
     """One level's loss: content + strength-weighted style + total variation (paper, eq. 7)."""
 
     def __init__(
         self,
         contents: dict[str, ContentLoss],
-        styles: dict[str, nn.Module],
-        style_weights: dict[str, float],
+        terms: StyleTerms,
         params: TransferParams,
     ):
         super().__init__()
@@ -386,10 +426,10 @@ class _Objective(nn.Module):
         self.content_weights = {
             name: params.content_weight * weight for name, weight in params.content_layers
         }
-        self.styles = nn.ModuleDict(styles)
-        self.style_weights = style_weights
+        self.styles = nn.ModuleDict(terms.losses)
+        self.style_weights = terms.weights
         self.tv = TotalVariationLoss()
-        self.layers = tuple(dict.fromkeys((*contents, *styles)))
+        self.layers = tuple(dict.fromkeys((*contents, *terms.losses)))
         self.tv_weight = params.tv_weight
 
     def forward(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -403,25 +443,41 @@ class _Objective(nn.Module):
         return loss
 
 
-def _objective(
+def _photo_features(
     network: Callable[..., dict[str, torch.Tensor]],
     content: torch.Tensor,
+    params: TransferParams,
+    memory_format: torch.memory_format,
+) -> dict[str, torch.Tensor]:
+    """The photo's features at the content layers and the style layers (for normalising)."""
+    content_names = tuple(name for name, _ in params.content_layers)
+    wanted = tuple(dict.fromkeys((*content_names, *params.style_layers)))
+    return network(content.contiguous(memory_format=memory_format), wanted)
+
+
+def _objective(
+    photo: dict[str, torch.Tensor], terms: StyleTerms, params: TransferParams
+) -> _Objective:
+    """A level's objective: the photo's features as content targets, with the style terms."""
+    contents = {name: ContentLoss(photo[name]) for name, _ in params.content_layers}
+    return _Objective(contents, terms, params)
+
+
+def _style_terms(
+    network: Callable[..., dict[str, torch.Tensor]],
+    photo: dict[str, torch.Tensor],
     styles: Sequence[torch.Tensor],
     weights: Sequence[float],
     params: TransferParams,
     memory_format: torch.memory_format,
-) -> _Objective:
-    """Targets for one level, computed once: the photo's features, the blended style targets.
+) -> StyleTerms:
+    """Style targets for one level, computed once: the blended targets and their weights.
 
     Mixing the Gram targets with weights w_i (Σ w_i = 1) is the weighted sum of per-style
     losses up to a constant: Σ w_i‖G − A_i‖² = ‖G − Σ w_i A_i‖² + const. Means and
     covariances blend through the mixture's moments: the blended second moment (the Gram)
     and the blended mean.
     """
-    content_names = tuple(name for name, _ in params.content_layers)
-    wanted = tuple(dict.fromkeys((*content_names, *params.style_layers)))
-    photo = network(content.contiguous(memory_format=memory_format), wanted)
-    contents = {name: ContentLoss(photo[name]) for name in content_names}
     style_losses: dict[str, nn.Module] = {}
     features = [
         network(style.contiguous(memory_format=memory_format), params.style_layers)
@@ -448,7 +504,7 @@ def _objective(
             # Relative to the mean layer value, so that the weight keeps its scale.
             mean = sum(at_photo.values()) / len(at_photo)
             style_weights = {name: base / max(mean, 1e-8) for name in style_losses}
-    return _Objective(contents, style_losses, style_weights, params)
+    return StyleTerms(losses=style_losses, weights=style_weights, palette=styles[0])
 
 
 def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
