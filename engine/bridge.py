@@ -6,7 +6,8 @@ that imports both: :class:`StyleRunner` is the worker's ``run_job`` (decode the 
 the job's parameters into the algorithm's, stylize, encode the result), and :func:`main` is
 ``python -m engine work``.
 
-A new kind of job gets its runner in :meth:`StyleRunner.__call__`, beside ``photo``.
+A new kind of job gets its runner in :meth:`StyleRunner.__call__`, beside ``photo`` and
+``video``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import functools
 import logging
 import os
 import sys
+import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,9 +27,17 @@ import torch
 from PIL import Image as PILImage
 
 from engine import images
-from engine.contract import FailureKind, JobKind, PhotoParams
+from engine.contract import (
+    ANIMATION_MIME,
+    VIDEO_FRAME_QUALITY,
+    VIDEO_MIME,
+    FailureKind,
+    JobKind,
+    PhotoParams,
+    VideoParams,
+)
 from engine.env import SettingsError
-from engine.jobs import outputs, worker
+from engine.jobs import clip_frames, outputs, worker
 from engine.jobs.db import LOG_FORMAT
 from engine.jobs.queue import StopReason
 from engine.jobs.settings import EngineSettings
@@ -40,8 +51,11 @@ from engine.jobs.worker import (
     Stopped,
 )
 from engine.style import quality, transfer
+from engine.style import video as style_video
 from engine.style.settings import StyleSettings
 from engine.style.vgg import VGG19Features, WeightsError, load_vgg19, resolve_device
+from engine.video import clip as video_clip
+from engine.video.limits import ClipRejected, limits_for
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +81,7 @@ class StyleRunner:
         # Each kind of job and what makes it: a new kind gets its row here.
         runners: dict[JobKind, Callable[[JobInput, Progress], JobResult]] = {
             JobKind.PHOTO: self.photo,
+            JobKind.VIDEO: self.video,
         }
         return runners[job.kind](job, progress)
 
@@ -97,6 +112,119 @@ class StyleRunner:
             raise Stopped(stop[-1]) from None
         data = images.encode_image(picture, format="JPEG", quality=RESULT_QUALITY)
         return JobResult(data=data, mime="image/jpeg", width=picture.width, height=picture.height)
+
+    def video(self, job: JobInput, progress: Progress) -> JobResult:
+        """Repaint the job's clip frame by frame, keeping each frame as it is finished.
+
+        The clip is read at this worker's limits (``limits_for`` its device); the frames an
+        earlier attempt finished (``job.frames``) are handed to the style engine as done, and
+        only the rest are painted. Each new frame goes to the worker at once (``finished=``,
+        stored under the claim) and becomes the preview; the clip comes out as an MP4, with
+        the source's sound when it had any, so the mime says animation or video.
+        """
+        assert isinstance(job.params, VideoParams)
+        try:
+            styles = [images.open_image(data) for data, _ in job.styles]
+            done = {index: images.open_image(data) for index, data in job.frames.items()}
+        except images.ImageError as e:
+            raise BadJob(str(e), FailureKind.BAD_PICTURE) from None
+        params = quality.transfer_params(job.params.photo(), device=self.device)
+        limits = limits_for(self.device.type)
+        with tempfile.TemporaryDirectory(prefix="clip-") as folder:
+            source = Path(folder) / "source"
+            source.write_bytes(job.content)
+            try:
+                clip = video_clip.read_clip(
+                    source, limits=limits, max_side=min(limits.max_side, params.size)
+                )
+            except ClipRejected as e:
+                raise BadJob(str(e), FailureKind.BAD_CLIP) from None
+            frames = len(clip.frames)
+            params = dataclasses.replace(params, size=min(params.size, max(clip.frames[0].size)))
+            done = {index: picture for index, picture in done.items() if index < frames}
+            painted = self._paint(job, clip.frames, styles, params, done, progress)
+            result = Path(folder) / "painted.mp4"
+            sound = clip.info.has_audio
+            video_clip.write_clip(
+                painted, result, fps=clip.fps, audio_from=source if sound else None
+            )
+            data = result.read_bytes()
+        width, height = video_clip.even_size(*painted[0].size)
+        logger.info(
+            "job %s: %d frames (%d painted before), %s",
+            job.job_id,
+            frames,
+            len(done),
+            "with sound" if sound else "no sound",
+        )
+        mime = VIDEO_MIME if sound else ANIMATION_MIME
+        return JobResult(data=data, mime=mime, width=width, height=height)
+
+    def _paint(
+        self,
+        job: JobInput,
+        frames: Sequence[PILImage.Image],
+        styles: Sequence[PILImage.Image],
+        params: transfer.TransferParams,
+        done: dict[int, PILImage.Image],
+        progress: Progress,
+    ) -> list[PILImage.Image]:
+        """stylize_video, its progress and finished frames reported to the worker."""
+        assert isinstance(job.params, VideoParams)
+        stop: list[StopReason] = []
+        count = len(frames)
+        started = time.monotonic()
+        after: list[float] = [len(done) / count]  # the fraction done when a frame finished
+
+        def answer(reason: StopReason | None) -> None:
+            if reason is not None:
+                stop.append(reason)
+                raise transfer.Cancelled(reason.value)
+
+        def on_progress(p: style_video.FrameProgress) -> None:
+            after.append(p.fraction)
+            answer(
+                progress(
+                    p.fraction,
+                    p.eta,
+                    step=p.frame + 1,
+                    total=count,
+                    snapshot=_shrunk(p.snapshot) if p.snapshot else None,
+                )
+            )
+
+        def on_frame(index: int, picture: PILImage.Image) -> None:
+            data = images.encode_image(picture, format="JPEG", quality=VIDEO_FRAME_QUALITY)
+            finished = clip_frames.Finished(index, data, picture.width, picture.height)
+            fraction = after[-1]
+            spent = time.monotonic() - started
+            share = fraction - after[0]
+            eta = spent * (1 - fraction) / share if share > 0 else None
+            answer(
+                progress(
+                    fraction,
+                    eta,
+                    step=index + 1,
+                    total=count,
+                    snapshot=_shrunk(lambda: picture),
+                    finished=finished,
+                )
+            )
+
+        try:
+            return style_video.stylize_video(
+                self.model,
+                frames,
+                styles,
+                params,
+                later_steps=job.params.later_steps,
+                style_weights=[weight for _, weight in job.styles],
+                done=done,
+                on_frame=on_frame,
+                on_progress=on_progress,
+            )
+        except transfer.Cancelled:
+            raise Stopped(stop[-1]) from None
 
     def _stylize(
         self,
@@ -135,7 +263,12 @@ def small_snapshot(p: transfer.Progress) -> Snapshot | None:
     the device once however many sizes are asked for, shrunk and encoded as a JPEG."""
     if p.snapshot is None:
         return None
-    picture = functools.cache(p.snapshot)
+    return _shrunk(p.snapshot)
+
+
+def _shrunk(snapshot: Callable[[], PILImage.Image]) -> Snapshot:
+    """A :data:`Snapshot` of the picture ``snapshot`` gives, taken once however many sizes."""
+    picture = functools.cache(snapshot)
 
     @functools.cache
     def small(side: int) -> outputs.Picture:

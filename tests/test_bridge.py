@@ -8,6 +8,7 @@ memory, and the stop reason carried through the style engine's callback.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy import update
 
 from engine.contract import PhotoParams
 from engine.jobs import blobs
+from engine.jobs.models import Image as Image_
 from engine.jobs.models import Job
 from engine.jobs.queue import StopReason
 from engine.jobs.worker import BadJob, JobInput, Stopped
@@ -174,3 +176,82 @@ def test_the_stop_reason_comes_through_the_style_engine(
         )
     assert stopped.value.reason is reason
     assert steps == [1, 2, 3]  # it stopped at the step whose report was answered (3/99)
+
+
+class _WorkerDied(BaseException):
+    """The worker process dies here: nothing after it is written, not even a failure."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_video_job_resumes_after_its_worker_dies_and_comes_out_whole(
+    maker: Maker, people: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real engine on a tiny clip: the first worker dies after painting frames 0 and 1;
+    the next one is handed them as done, paints only frames 2 to 4, and the clip has all 5."""
+    import av
+
+    from engine.contract import ANIMATION_MIME, VideoParams
+    from engine.jobs import clip_frames
+    from engine.jobs.models import utcnow
+    from engine.style import video as style_video
+    from tests.video.clips import moving_square, write_test_clip
+
+    clip = write_test_clip(tmp_path / "square.mp4", moving_square(5, 48, 32), fps=10)
+    with maker.begin() as s:
+        content = blobs.put_image(s, clip.read_bytes(), mime="video/mp4", width=48, height=32)
+        style = blobs.put_image(s, gradient_png(64, 64, 2), mime="image/png", width=64, height=64)
+    params = VideoParams(preset="fast", steps=2, later_steps=1, seed=1)
+    job_id = submit(maker, people[0], content, style=style, params=params)
+
+    real = style_video.stylize_video
+    runs: list[tuple[set[int], list[int]]] = []  # (frames handed over as done, frames painted)
+
+    def watched(
+        *args: object, done: dict[int, object], on_frame: Callable[..., None], **kw: object
+    ) -> object:
+        painted: list[int] = []
+        runs.append((set(done), painted))
+
+        def frame(index: int, picture: Image.Image) -> None:
+            painted.append(index)
+            on_frame(index, picture)
+            if len(runs) == 1 and index == 1:  # the first worker dies once frame 1 is stored
+                deadline = time.monotonic() + 10
+                while _stored(maker, job_id) != {0, 1} and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                raise _WorkerDied
+
+        return real(*args, done=done, on_frame=frame, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(style_video, "stylize_video", watched)
+    runner = bridge.StyleRunner("cpu")
+    with pytest.raises(_WorkerDied):
+        make_worker(maker, tmp_path, runner).run(once=True)
+    assert job(maker, job_id).state == "running"  # as far as the queue knows
+    with maker.begin() as s:  # ...until its lease passes
+        s.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=utcnow()))
+    second = make_worker(maker, tmp_path, runner)
+    second.worker_id = "w2"
+    second.run(once=True)
+
+    done = job(maker, job_id)
+    assert done.state == "done", done.error
+    assert runs == [(set(), [0, 1]), ({0, 1}, [2, 3, 4])]
+    with maker() as s:
+        assert done.result_sha is not None
+        result = s.get(Image_, done.result_sha)
+        assert result is not None and result.mime == ANIMATION_MIME  # no sound: an animation
+        data = result.data
+        assert clip_frames.count(s, job_id) == 0  # the clip is made: its frames are dropped
+    with av.open(io.BytesIO(data), mode="r") as film:
+        assert not film.streams.audio
+        frames = [f.to_image() for f in film.decode(video=0)]
+    assert len(frames) == 5 and frames[0].size == (48, 32)
+
+
+def _stored(maker: Maker, job_id: int) -> set[int]:
+    from engine.jobs import clip_frames
+
+    with maker() as s:
+        return set(clip_frames.finished(s, job_id))

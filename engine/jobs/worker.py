@@ -277,7 +277,7 @@ class _Lease:
         taken: tuple[_Shown | None, outputs.Frame | None] = (None, None)
         if snapshot is not None and total > 0 and self.reason is None:
             # A video's frames are its film already: its snapshots make previews only.
-            taken = self._take(step, total, snapshot, timelapse=finished is None)
+            taken = self._take(step, total, snapshot, timelapse=self.job.kind is not JobKind.VIDEO)
         preview, frame = taken
         with self._changed:
             self._latest = (fraction, eta)
