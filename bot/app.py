@@ -33,7 +33,17 @@ from .admin_reports import AdminReports
 from .context import BotData, Context
 from .delivery.loop import Delivery
 from .engine_process import EngineProcess
-from .handlers import admin, fallback, gallery, jobs, photos, settings_menu, start, timelapse
+from .handlers import (
+    admin,
+    clips,
+    fallback,
+    gallery,
+    jobs,
+    photos,
+    settings_menu,
+    start,
+    timelapse,
+)
 from .handlers.common import who
 from .housekeeping import Housekeeping
 from .http import AiohttpRequest
@@ -71,7 +81,15 @@ def handlers() -> list[BaseHandler[Update, Context, Any]]:
         # Pictures: a photo, or an image sent as a file (a GIF arrives as both an
         # animation and a document, so animations are caught first).
         MessageHandler(filters.PHOTO, photos.receive_picture),
-        MessageHandler(filters.ANIMATION, fallback.animation),
+        # Clips: animations, videos, round video notes, and GIF or MP4 files.
+        MessageHandler(
+            filters.ANIMATION
+            | filters.VIDEO
+            | filters.VIDEO_NOTE
+            | filters.Document.MimeType("video/mp4")
+            | filters.Document.GIF,
+            clips.receive_clip,
+        ),
         MessageHandler(filters.Document.ALL, photos.receive_picture),
         # Buttons
         CallbackQueryHandler(gallery.pick_preset, pattern=r"^p:"),
@@ -85,7 +103,6 @@ def handlers() -> list[BaseHandler[Update, Context, Any]]:
         CallbackQueryHandler(fallback.stale_button),
         # Everything else gets a hint
         MessageHandler(filters.Sticker.ALL, fallback.sticker),
-        MessageHandler(filters.VIDEO | filters.VIDEO_NOTE, fallback.video),
         MessageHandler(filters.VOICE | filters.AUDIO, fallback.voice),
         MessageHandler(filters.COMMAND, fallback.unknown_command),
         MessageHandler(filters.TEXT, fallback.text),

@@ -19,6 +19,7 @@ from sqlalchemy.exc import ArgumentError
 from engine.env import SettingsError, read_int, read_number
 from engine.jobs.db import DatabaseTimeouts
 from engine.jobs.settings import default_database_url
+from engine.video.limits import CPU_LIMITS, ClipLimits, limits_for
 
 __all__ = ["BotSettings", "SettingsError"]
 
@@ -94,6 +95,10 @@ class BotSettings:
     db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     metrics_port: int | None = None  # Prometheus metrics on this port (None: off)
     job_steps: int | None = None  # optimiser steps for every job (tests, benchmarks)
+    # The clips the bot takes: the workers' limits (engine.video.limits), so that a person
+    # hears at once which one a clip exceeds. CPU_LIMITS, the strictest, unless every worker
+    # has a GPU (VIDEO_LIMITS=gpu).
+    video_limits: ClipLimits = CPU_LIMITS
     webhook_url: str | None = None  # set: webhook mode; unset: long polling
     webhook_secret: str | None = None
     webhook_listen: str = "0.0.0.0"
@@ -130,6 +135,9 @@ class BotSettings:
         if webhook_secret and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", webhook_secret):
             raise SettingsError("WEBHOOK_SECRET may hold only A-Z, a-z, 0-9, _ and - (1-256)")
         max_upload = read_int(env, "MAX_UPLOAD_BYTES", TELEGRAM_MAX_DOWNLOAD, minimum=1024)
+        video_limits = (env.get("VIDEO_LIMITS") or "cpu").strip().lower()
+        if video_limits not in ("cpu", "gpu"):
+            raise SettingsError(f"VIDEO_LIMITS must be cpu or gpu, got {video_limits!r}")
         log_level = (env.get("LOG_LEVEL") or "INFO").strip().upper()
         if log_level not in LOG_LEVELS:
             raise SettingsError(
@@ -166,6 +174,7 @@ class BotSettings:
             db_timeouts=DatabaseTimeouts.from_env(env),
             metrics_port=read_int(env, "METRICS_PORT", 0, minimum=0) or None,
             job_steps=read_int(env, "JOB_STEPS", 0, minimum=0) or None,
+            video_limits=limits_for("cuda" if video_limits == "gpu" else "cpu"),
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
             webhook_listen=env.get("WEBHOOK_LISTEN") or "0.0.0.0",

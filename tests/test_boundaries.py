@@ -34,7 +34,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # The job system: no torch, no Telegram, and nothing of the algorithm.
     "engine.jobs": ("torch", "torchvision", "telegram", "engine.style", "engine.bridge"),
     # The bot: no torch (its image has none), and only the job system's side of the engine.
-    "bot": ("torch", "torchvision", "engine.style", "engine.bridge"),
+    # Clips it reads with PyAV (engine.video.clip), never with OpenCV's optical flow.
+    "bot": ("torch", "torchvision", "cv2", "engine.style", "engine.bridge", "engine.video.flow"),
     # The leaves everyone shares: the standard library (and Pillow for pictures) only.
     "engine.contract": ("torch", "sqlalchemy", "telegram", "PIL", "engine.jobs", "engine.style"),
     "engine.env": ("torch", "sqlalchemy", "telegram", "PIL", "engine.jobs", "engine.style"),

@@ -1,5 +1,6 @@
-"""A finished job's answer: the result (as a photo, and as a file when that keeps more of it),
-or a failure's reason, sent as a sequence of steps.
+"""A finished job's answer: the result (as a photo, and as a file when that keeps more of it;
+a video job's clip as an animation, or as a video when it has sound), or a failure's reason,
+sent as a sequence of steps.
 
 Each step is recorded the moment Telegram accepts it (the message id, in the job's row and in
 the :class:`Answer` kept in memory), so a try that fails at a later step sends only what is
@@ -21,13 +22,14 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, ChatMigrated, TelegramError
 from telegram.ext import ExtBot
 
+from engine.contract import VIDEO_MIME, JobKind
 from engine.jobs import queue
 from engine.jobs.models import JobState
 from engine.jobs.outage import brief, is_outage
 
 from .. import keyboards
 from ..store import in_transaction
-from ..store.results import Finished, move_chat, result_image
+from ..store.results import Finished, move_chat, result_clip, result_image
 from ..texts import Texts
 from .limits import PHOTO_KEPT_SIDE, as_photo
 
@@ -85,6 +87,9 @@ class ResultSender:
         job = answer.job
         if answer.unsaved:
             await self._save(answer)
+        if job.state == JobState.DONE and job.result_sha and job.kind is JobKind.VIDEO:
+            await self._send_clip(answer, job.result_sha, t)
+            return True
         if job.state == JobState.DONE and job.result_sha:
             return await self._send_result(answer, job.result_sha, t, stopping)
         if job.state == JobState.FAILED and answer.result_message_id is None:
@@ -139,6 +144,39 @@ class ResultSender:
         )
         await self._record(answer, file_message_id=sent.message_id)
         return True
+
+    async def _send_clip(self, answer: Answer, sha: str, t: Texts) -> None:
+        """A painted clip, in one step: Telegram plays an MP4 without sound as an animation
+        (looping, like the GIF it may have been) and one with sound as a video."""
+        if answer.result_message_id is not None:
+            return
+        job = answer.job
+        data, mime = await in_transaction(self.maker, result_clip, sha=sha)
+        caption = t("result_caption", seconds=job.run_seconds or 0)
+        markup = keyboards.result(job.job_id, t, file_button=False)
+        filename = f"stylized-{job.job_id}.mp4"
+        with contextlib.suppress(TelegramError):
+            await self.bot.send_chat_action(answer.chat_id, ChatAction.UPLOAD_VIDEO)
+        if mime == VIDEO_MIME:
+            sent = await self._in_chat(
+                answer,
+                lambda chat: self.bot.send_video(
+                    chat,
+                    data,
+                    caption=caption,
+                    reply_markup=markup,
+                    filename=filename,
+                    supports_streaming=True,
+                ),
+            )
+        else:
+            sent = await self._in_chat(
+                answer,
+                lambda chat: self.bot.send_animation(
+                    chat, data, caption=caption, reply_markup=markup, filename=filename
+                ),
+            )
+        await self._record(answer, result_message_id=sent.message_id)
 
     async def _in_chat(self, answer: Answer, send: Callable[[int], Awaitable[Message]]) -> Message:
         """``send(chat_id)`` into the answer's chat, following it once if it migrated."""

@@ -34,12 +34,13 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
 from engine import images
-from engine.contract import PREVIEW_SIDE
+from engine.contract import PREVIEW_SIDE, JobKind
 from engine.jobs import outputs
 from engine.jobs.models import JobState
 from engine.jobs.outage import brief, is_outage
 
 from .. import keyboards
+from ..clips import first_frame, is_clip
 from ..ratelimit import Priority
 from ..settings import BotSettings
 from ..store import in_transaction
@@ -194,13 +195,17 @@ class StatusMessages:
         task.add_done_callback(self._posts.discard)
 
     async def _small_photo(self, job_id: int) -> bytes | None:
-        """The job's photo, small, for its status message (None: send a text instead)."""
-        data = await in_transaction(self.maker, status_picture, job_id=job_id)
-        if data is None:
+        """The job's photo (a clip's first frame), small, for its status message (None: send
+        a text instead)."""
+        found = await in_transaction(self.maker, status_picture, job_id=job_id)
+        if found is None:
             return None
+        data, mime = found
         try:
+            if is_clip(mime):
+                return await asyncio.to_thread(first_frame, data, PREVIEW_SIDE)
             small = await asyncio.to_thread(images.small_jpeg_of, data, PREVIEW_SIDE)
-        except images.ImageError as e:
+        except (images.ImageError, ValueError) as e:
             logger.warning("job %s: no picture for the status message (%s)", job_id, e)
             return None
         return small.data
@@ -390,7 +395,13 @@ class StatusMessages:
         if message_id is None or (shown is not None and shown.gone):
             return
         try:
-            finished = job.status_photo and job.state == JobState.DONE and job.result_sha
+            # A clip's status message keeps the last frame it showed: its result is no picture.
+            finished = (
+                job.status_photo
+                and job.state == JobState.DONE
+                and job.result_sha
+                and job.kind is not JobKind.VIDEO
+            )
             if finished and await self._show_result(job, message_id, text, result):
                 return
             await self._edit(

@@ -1,4 +1,4 @@
-"""Everything the bot cannot use gets a short hint: stickers, GIFs, videos, voice, text."""
+"""Everything the bot cannot use gets a short hint: stickers, voice, text..."""
 
 from __future__ import annotations
 
@@ -16,16 +16,6 @@ async def _hint(update: Update, context: Context, key: str) -> None:
 async def sticker(update: Update, context: Context) -> None:
     """A sticker: ask for a photo instead."""
     await _hint(update, context, "hint_sticker")
-
-
-async def animation(update: Update, context: Context) -> None:
-    """A GIF: only still pictures work."""
-    await _hint(update, context, "hint_animation")
-
-
-async def video(update: Update, context: Context) -> None:
-    """A video or round video note: ask for a photo instead."""
-    await _hint(update, context, "hint_video")
 
 
 async def voice(update: Update, context: Context) -> None:

@@ -7,7 +7,7 @@ import logging
 
 from telegram import Update
 
-from engine.contract import STRENGTH_RANGE, PhotoParams
+from engine.contract import STRENGTH_RANGE, PhotoParams, VideoParams
 from engine.jobs import blobs, queue
 
 from ..callback_data import CancelJob, Rerun, SwapJob, parse
@@ -91,7 +91,12 @@ async def rerun_button(update: Update, context: Context) -> None:
     job = None
     if isinstance(action, Rerun):
         job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
-    if job is None or not isinstance(action, Rerun) or not isinstance(job.params, PhotoParams):
+    if (
+        job is None
+        or not isinstance(action, Rerun)
+        or not isinstance(job.params, PhotoParams | VideoParams)
+        or (action.how == "f" and isinstance(job.params, VideoParams))  # a clip has no file
+    ):
         await refuse_button(update, t)
     elif action.how == "n":
         await choose_another_style(update, context, person, t, job)
@@ -132,7 +137,8 @@ async def run_again(
     update: Update, context: Context, person: Person, t: Texts, job: JobView, how: str
 ) -> None:
     """Queue the same photo and style again: stronger (s), weaker (w) or keeping colours (c)."""
-    assert update.callback_query is not None and isinstance(job.params, PhotoParams)
+    assert update.callback_query is not None
+    assert isinstance(job.params, PhotoParams | VideoParams)
     strength = job.params.strength
     if how == "s":
         params = dataclasses.replace(

@@ -6,12 +6,13 @@ import asyncio
 import logging
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from telegram import Document, PhotoSize, Update
+from telegram import Animation, Document, PhotoSize, Update, Video, VideoNote
 from telegram.error import BadRequest, TelegramError
 
 from ..context import Context
 from ..http import AiohttpRequest, TooLarge
 from ..store.jobs import photo_params
+from ..store.people import Person
 from ..store.uploads import UploadLimits, check_allowance, record_upload
 from ..store.waiting import take_picture
 from ..texts import Texts
@@ -37,6 +38,16 @@ async def receive_picture(update: Update, context: Context) -> None:
     upload = await download(update, context, t, attachment)
     if upload is None:
         return
+    await take_upload(update, context, person, t, upload)
+
+
+async def take_upload(
+    update: Update, context: Context, person: Person, t: Texts, upload: Upload
+) -> None:
+    """Store a checked picture: the photo to paint (the gallery follows), or the style of the
+    photo waiting for one (the job is queued)."""
+    chat = update.effective_chat
+    assert chat is not None
     try:
         taken = await context.db(
             take_picture,
@@ -118,7 +129,12 @@ async def download(
         return None
 
 
-async def fetch(context: Context, attachment: PhotoSize | Document, *, limit: int) -> bytes | None:
+async def fetch(
+    context: Context,
+    attachment: PhotoSize | Document | Animation | Video | VideoNote,
+    *,
+    limit: int,
+) -> bytes | None:
     """The file's bytes, at most ``limit`` of them (UploadRejected past that); None when
     Telegram would not hand it over."""
     try:

@@ -3,15 +3,17 @@ and what their status messages show while a job waits or runs."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from engine.contract import STRENGTH_RANGE, JobParams, PhotoParams, load_params
+from engine.contract import STRENGTH_RANGE, JobParams, PhotoParams, VideoParams, load_params
 from engine.jobs import outputs, queue
 from engine.jobs.models import ChatSession, Image, Job, JobState, User
 
+from ..clips import is_clip
 from ..presets import Preset
 from .people import Person, person_row
 from .waiting import NothingWaiting, put_waiting, waiting_photo
@@ -90,6 +92,7 @@ def submit_job(
         if content_sha is None:
             raise NothingWaiting
         uses_waiting = True
+    params = _as_its_kind(s, content_sha, params)
     job = queue.submit(
         s,
         user_id=user_id,
@@ -107,6 +110,19 @@ def submit_job(
         put_waiting(s, chat, user_id=user_id, chat_id=chat_id, sha=None)
     s.flush()
     return job.id, queue.position(s, job.id)
+
+
+def _as_its_kind(s: Session, content_sha: str, params: JobParams) -> JobParams:
+    """A clip is painted as a video: the options a person chose (their settings, a preset's
+    tuning, a rerun's change) are a photo's, and each frame is painted with them. Whether the
+    job is a photo or a video follows from what waits, so every way of picking a style (a
+    preset, a second picture, "another style") needs no kind of its own."""
+    if not isinstance(params, PhotoParams):
+        return params
+    mime = s.scalar(select(Image.mime).where(Image.sha256 == content_sha))
+    if mime is None or not is_clip(mime):
+        return params
+    return VideoParams(**dataclasses.asdict(params))
 
 
 def job_of(s: Session, *, job_id: int, user_id: int) -> JobView | None:
@@ -139,11 +155,14 @@ def set_status_message(s: Session, *, job_id: int, message_id: int, photo: bool 
     )
 
 
-def status_picture(s: Session, *, job_id: int) -> bytes | None:
-    """The picture a job's status message starts with: the job's photo."""
-    return s.scalar(
-        select(Image.data).join(Job, Job.content_sha == Image.sha256).where(Job.id == job_id)
-    )
+def status_picture(s: Session, *, job_id: int) -> tuple[bytes, str] | None:
+    """What a job's status message starts with: the job's photo (or clip), and its mime."""
+    row = s.execute(
+        select(Image.data, Image.mime)
+        .join(Job, Job.content_sha == Image.sha256)
+        .where(Job.id == job_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from engine.contract import JobKind
 from engine.jobs import outputs, queue
 from engine.jobs.models import ChatSession, Image, Job, JobState, User
 
@@ -34,6 +35,7 @@ class Finished:
     delivery_attempts: int = 0  # tries so far that failed
     status_photo: bool = False  # its status message is a picture with a caption
     frames: int = 0  # time-lapse frames kept: a film can be made of them
+    kind: JobKind = JobKind.PHOTO  # a video's result is a clip, not a picture
 
 
 def finished_jobs(s: Session, *, limit: int = 20, skip: Sequence[int] = ()) -> list[Finished]:
@@ -62,6 +64,7 @@ def finished_jobs(s: Session, *, limit: int = 20, skip: Sequence[int] = ()) -> l
                 delivery_attempts=job.delivery_attempts or 0,
                 status_photo=job.status_photo,
                 frames=frames.get(job.id, 0),
+                kind=job.kind,
             )
         )
     return found
@@ -73,6 +76,15 @@ def result_image(s: Session, *, sha: str) -> tuple[bytes, int, int]:
     if image is None:
         raise LookupError(f"result image {sha} is missing")
     return image.data, image.width, image.height
+
+
+def result_clip(s: Session, *, sha: str) -> tuple[bytes, str]:
+    """A video job's result: the MP4's bytes and its mime (contract.ANIMATION_MIME: no sound,
+    VIDEO_MIME: with the source's sound)."""
+    clip = s.get(Image, sha)
+    if clip is None:
+        raise LookupError(f"result clip {sha} is missing")
+    return clip.data, clip.mime
 
 
 def move_chat(s: Session, *, old_chat_id: int, new_chat_id: int) -> int:

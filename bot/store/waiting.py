@@ -1,5 +1,5 @@
-"""The photo waiting for its style: a person's first picture waits in their chat session until
-a second picture (or a preset painting) becomes its style."""
+"""The photo waiting for its style: a person's first picture (or a clip) waits in their chat
+session until a second picture (or a preset painting) becomes its style."""
 
 from __future__ import annotations
 
@@ -87,3 +87,27 @@ def take_picture(
     if waiting is None:
         put_waiting(s, chat, user_id=user_id, chat_id=chat_id, sha=sha)
     return Taken(sha=sha, waiting=waiting)
+
+
+def take_clip(
+    s: Session,
+    *,
+    user_id: int,
+    chat_id: int,
+    data: bytes,
+    mime: str,
+    width: int,
+    height: int,
+    limits: UploadLimits,
+) -> str:
+    """Store a clip within the person's allowance (UploadRejected past it) and make it what
+    waits for a style, in place of any photo waiting: a clip is always the thing to paint,
+    never a style. Its sha256."""
+    person_row(s, user_id)
+    check_allowance(
+        s, user_id=user_id, limits=limits, adding=len(data), sha=sha256(data).hexdigest()
+    )
+    sha = blobs.put_image(s, data, mime=mime, width=width, height=height)
+    record_upload(s, user_id=user_id, sha=sha, size=len(data))
+    put_waiting(s, s.get(ChatSession, user_id), user_id=user_id, chat_id=chat_id, sha=sha)
+    return sha

@@ -31,6 +31,8 @@ TEXTS: dict[str, str] = {
     "preset_picked": "Style: {title} ({artist}).",
     "swapped": "Swapped: the other picture is now the photo, and this one the style.",
     "downloading": "Got it, reading your picture…",
+    "clip_received": "Got your clip. Now send a style picture, or tap a painting:",
+    "clip_received_no_presets": "Got your clip. Now send a picture whose style to borrow.",
     # The queue and progress
     "queued": "In the queue, place {position}. I will update this message.",
     "queued_next": "Next in the queue. I will update this message.",
@@ -82,10 +84,8 @@ TEXTS: dict[str, str] = {
     # Bad input
     "hint_text": "Send me a photo to begin (or an image file, to keep full quality). /help",
     "hint_sticker": "Stickers are fun, but I need a photo. Send one as a photo or a file.",
-    "hint_animation": "I work with still pictures only. Send a photo instead.",
-    "hint_video": "I cannot paint videos. Send a photo instead.",
     "hint_voice": "I cannot listen, sorry. Send a photo instead.",
-    "hint_other": "I only understand photos and image files. /help",
+    "hint_other": "I only understand photos, image files and short clips. /help",
     "unknown_command": "I do not know that command. /help lists what I can do.",
     "too_big": "That file is {size_mb:.3g} MB; I can take files up to {limit_mb:.3g} MB.",
     "too_big_unknown": "That file is larger than {limit_mb:.3g} MB, the most I can take.",
@@ -95,6 +95,21 @@ TEXTS: dict[str, str] = {
     "bad_shape": "That picture is too small or too narrow for me to work with.",
     "download_failed": "I could not download that file from Telegram. Please send it again.",
     "picture_gone": "I no longer have that picture. Please send it again.",
+    # Clips I cannot take (engine.video.limits: ClipRejected's reasons)
+    "clip_corrupt": "That file is not a video I can read. Send an MP4, a GIF or a video.",
+    "clip_no_video": "That file has no video in it.",
+    "clip_no_frames": "That clip has no frames I can read.",
+    "clip_too_long": (
+        "That clip is {seconds:.1f} s long; I can paint clips of up to {max_seconds:g} s. "
+        "Trim it and send it again."
+    ),
+    "clip_too_many_frames": (
+        "That clip has {frames} frames at {fps:.3g} frames a second; I can paint up to "
+        "{max_frames}. Send a shorter one."
+    ),
+    "clip_too_large": (
+        "That clip is {width} x {height} pixels; I take at most {max_side} pixels on each side."
+    ),
     "too_many_updates": (
         "You are sending faster than I can read, so I skipped some of your last messages. "
         "Wait for my answers, then send the rest again."
@@ -110,6 +125,7 @@ TEXTS: dict[str, str] = {
     "failure_out_of_memory": "it is too large for me right now; try a smaller size in /settings.",
     "failure_engine_stopped": "the painter stopped while working on it, several times.",
     "failure_engine_error": "something went wrong on my side.",
+    "failure_bad_clip": "the clip could not be read, or it is over my painter's limits.",
     "failure_unknown": "something went wrong on my side.",
     # /settings
     "settings_title": (

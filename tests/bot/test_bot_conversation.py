@@ -143,8 +143,8 @@ async def test_bad_input_gets_a_short_hint(
     alice = Person(tg)
     cases = [
         (alice.send_sticker, "Stickers"),
-        (alice.send_animation, "still pictures"),
-        (alice.send_video, "videos"),
+        (alice.send_animation, "not a video I can read"),
+        (alice.send_video, "not a video I can read"),
         (alice.send_voice, "cannot listen"),
         (lambda: alice.send_text("hello there"), "Send me a photo"),
         (lambda: alice.command("paint"), "do not know that command"),

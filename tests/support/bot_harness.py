@@ -209,5 +209,3 @@ async def running_bot(
         yield application
     finally:
         await stop_bot(application)
-
-

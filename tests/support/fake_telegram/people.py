@@ -116,17 +116,39 @@ class Person:
             )
         )
 
-    def send_animation(self) -> JSON:
-        info = self.tg.add_file(b"GIF89a" + b"\0" * 32, path_prefix="animations", suffix="mp4")
+    def send_animation(
+        self,
+        data: bytes = b"GIF89a" + b"\0" * 32,
+        *,
+        width: int = 64,
+        height: int = 64,
+        duration: int = 1,
+    ) -> JSON:
+        """Send a GIF (Telegram hands it on as an MP4 animation: ``data``); by default bytes
+        that are no clip at all."""
+        info = self.tg.add_file(data, path_prefix="animations", suffix="mp4")
         animation = dict(
-            info, width=64, height=64, duration=1, file_name="a.gif.mp4", mime_type="video/mp4"
+            info,
+            width=width,
+            height=height,
+            duration=duration,
+            file_name="a.gif.mp4",
+            mime_type="video/mp4",
         )
         # Telegram sends a GIF as an animation with a document alongside.
         return self._send(animation=animation, document=dict(animation))
 
-    def send_video(self) -> JSON:
-        info = self.tg.add_file(b"\0" * 64, path_prefix="videos", suffix="mp4")
-        return self._send(video=dict(info, width=64, height=64, duration=1))
+    def send_video(
+        self, data: bytes = b"\0" * 64, *, width: int = 64, height: int = 64, duration: int = 1
+    ) -> JSON:
+        info = self.tg.add_file(data, path_prefix="videos", suffix="mp4")
+        video = dict(info, width=width, height=height, duration=duration, mime_type="video/mp4")
+        return self._send(video=video)
+
+    def send_video_note(self, data: bytes, *, length: int = 64, duration: int = 1) -> JSON:
+        """A round video message: square, its side ``length``."""
+        info = self.tg.add_file(data, path_prefix="video_notes", suffix="mp4")
+        return self._send(video_note=dict(info, length=length, duration=duration))
 
     def send_voice(self) -> JSON:
         info = self.tg.add_file(b"OggS" + b"\0" * 64, path_prefix="voice", suffix="oga")

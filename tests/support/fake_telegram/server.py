@@ -10,8 +10,8 @@ Where the real server would refuse a request (a photo that is too large, an edit
 nothing, a button answer given twice, a download over 20 MB), this one refuses it the same way,
 so the bot's handling of those answers is tested too. What the bot uploads is checked as
 Telegram would process it: a photo must decode (Pillow), an animation must be an MP4 that
-decodes (PyAV) with one H.264 video stream and no sound; its frames are counted
-(:attr:`FakeTelegram.animations`).
+decodes (PyAV) with one H.264 video stream and no sound, a video the same with or without
+sound; their frames are counted (:attr:`FakeTelegram.animations`, :attr:`FakeTelegram.videos`).
 
 It also misbehaves the way Telegram sometimes does, when a test asks: error answers of any code
 (5xx, 400 "message to edit not found"...) for the next calls of a method or a chat
@@ -108,20 +108,25 @@ class Film:
     height: int
     frames: int
     seconds: float
+    sound: bool = False  # a video's; an animation never has any
 
 
-def decode_film(data: bytes) -> Film:
-    """An MP4 animation decoded with PyAV; ApiError as Telegram would refuse it otherwise."""
+def decode_film(data: bytes, *, sound: bool = False) -> Film:
+    """An MP4 animation (``sound``: a video, which may have sound) decoded with PyAV; ApiError
+    as Telegram would refuse it otherwise."""
     import av
 
     try:
         with av.open(io.BytesIO(data), mode="r") as container:
-            if container.streams.audio:
+            has_sound = bool(container.streams.audio)
+            if has_sound and not sound:
                 raise ApiError(400, "Bad Request: an animation has no sound")
             (video,) = container.streams.video
             frames = sum(1 for _ in container.decode(video=0))
             seconds = float(container.duration or 0) / 1_000_000
-            film = Film(video.codec_context.name, video.width, video.height, frames, seconds)
+            film = Film(
+                video.codec_context.name, video.width, video.height, frames, seconds, has_sound
+            )
     except (av.FFmpegError, ValueError) as e:
         raise ApiError(400, f"Bad Request: failed to process the animation ({e})") from None
     if film.codec != "h264" or film.width % 2 or film.height % 2 or not film.frames:
@@ -212,7 +217,16 @@ class ChatMessage:
 
     @property
     def kind(self) -> str:
-        for key in ("photo", "document", "text", "sticker", "animation", "video", "voice"):
+        for key in (
+            "photo",
+            "document",
+            "text",
+            "sticker",
+            "animation",
+            "video",
+            "video_note",
+            "voice",
+        ):
             if key in self.message:
                 return key
         return "other"
@@ -238,6 +252,7 @@ class FakeTelegram:
         self.commands: dict[str, list[JSON]] = {}  # language_code ("" for all) -> commands
         self.callback_answers: dict[str, JSON] = {}
         self.animations: dict[str, Film] = {}  # file_id -> the animation as decoded
+        self.videos: dict[str, Film] = {}  # file_id -> the video as decoded
         self.blocked_by: set[int] = set()  # chats whose person blocked the bot
         self.failing_chats: dict[int, ApiError] = {}  # chats whose every call fails so
         self.migrated: dict[int, int] = {}  # group chat id -> the supergroup it became
@@ -882,6 +897,24 @@ class FakeTelegram:
             file_name=filename or "animation.mp4",
             mime_type="video/mp4",
         )
+
+    async def api_sendvideo(self, params: JSON) -> JSON:
+        chat_id = self._chat_id(params)
+        data, filename, _ = self._upload(params, "video")
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ApiError(413, "Request Entity Too Large")
+        film = decode_film(data, sound=True)
+        info = self.add_file(data, path_prefix="videos", suffix="mp4")
+        self.videos[info["file_id"]] = film
+        video = dict(
+            info,
+            width=film.width,
+            height=film.height,
+            duration=round(film.seconds),
+            file_name=filename or "video.mp4",
+            mime_type="video/mp4",
+        )
+        return self._new_bot_message(chat_id, params, video=video, **self._caption(params))
 
     async def api_senddocument(self, params: JSON) -> JSON:
         chat_id = self._chat_id(params)
