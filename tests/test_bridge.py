@@ -255,3 +255,65 @@ def _stored(maker: Maker, job_id: int) -> set[int]:
 
     with maker() as s:
         return set(clip_frames.finished(s, job_id))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sound", "mime"), [(None, "video/mp4"), ("aac", "video/mp4; audio=1")])
+def test_a_video_run_shows_the_frame_being_painted_and_reports_each_finished_frame(
+    tmp_path: Path, sound: str | None, mime: str
+) -> None:
+    """The real engine on a 4-frame clip, reporting to a recording Progress: every step's
+    report names its frame (step = frame number, total = frames) and carries a picture of it;
+    each frame, once painted, is handed over once, in order; the clip's sound decides the mime."""
+    from engine.contract import VideoParams
+    from engine.jobs.clip_frames import Finished
+    from tests.video.clips import moving_square, write_test_clip
+
+    clip = write_test_clip(tmp_path / "c.mp4", moving_square(4, 48, 32), fps=8, audio_codec=sound)
+    reports: list[tuple[int, int, tuple[int, int] | None]] = []
+    finished: list[Finished] = []
+
+    def progress(fraction: float, eta: float | None, /, **kw: object) -> StopReason | None:
+        snapshot = kw.get("snapshot")
+        size = None
+        if callable(snapshot):
+            picture = snapshot(24)
+            size = (picture.width, picture.height)
+        reports.append((int(kw.get("step", 0)), int(kw.get("total", 0)), size))  # type: ignore[call-overload]
+        if isinstance(kw.get("finished"), Finished):
+            finished.append(kw["finished"])  # type: ignore[arg-type]
+        return None
+
+    inputs = JobInput(
+        job_id=1,
+        attempt=1,
+        kind=VideoParams.KIND,
+        params=VideoParams(preset="fast", steps=2, later_steps=1, seed=1),
+        content=clip.read_bytes(),
+        styles=((gradient_png(64, 64, 2), 1.0),),
+    )
+    result = bridge.StyleRunner("cpu")(inputs, progress)
+    assert result.mime == mime and (result.width, result.height) == (48, 32)
+    assert [f.index for f in finished] == [0, 1, 2, 3]
+    assert all(Image.open(io.BytesIO(f.data)).size == (48, 32) for f in finished)
+    assert {total for _, total, _ in reports} == {4}
+    frames_shown = [step for step, _, size in reports if size is not None]
+    assert sorted(set(frames_shown)) == [1, 2, 3, 4]  # each frame shown as it is painted
+    assert all(size == (24, 16) for _, _, size in reports if size is not None)
+
+
+def test_a_clip_that_cannot_be_read_fails_at_once_with_its_kind() -> None:
+    from engine.contract import FailureKind, VideoParams
+
+    inputs = JobInput(
+        job_id=1,
+        attempt=1,
+        kind=VideoParams.KIND,
+        params=VideoParams(preset="fast"),
+        content=b"not a video",
+        styles=((gradient_png(64, 64, 2), 1.0),),
+    )
+    with pytest.raises(BadJob) as failed:
+        _runner_without_a_model().video(inputs, lambda fraction, _, **__: None)
+    assert failed.value.kind is FailureKind.BAD_CLIP
+    assert "not a video" in str(failed.value)
