@@ -64,8 +64,8 @@ async def swap_button(update: Update, context: Context) -> None:
     job = None
     if isinstance(action, SwapJob):
         job = await context.db(job_of, job_id=action.job_id, user_id=person.id)
-    if job is None or len(job.styles) != 1:
-        await refuse_button(update, t)
+    if job is None or len(job.styles) != 1 or isinstance(job.params, VideoParams):
+        await refuse_button(update, t)  # a clip is never a style
         return
     if await context.db(queue.cancel, job_id=job.id, user_id=person.id):
         context.bot_data.delivery.status.hold(job.id)

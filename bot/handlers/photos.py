@@ -80,7 +80,7 @@ async def take_upload(
         content_sha=taken.waiting,
         styles=[(taken.sha, 1.0)],
         params=photo_params(person),
-        swap=True,
+        swap=not taken.clip,  # a clip is never a style
         uses_waiting=True,
     )
 

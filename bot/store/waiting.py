@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from hashlib import sha256
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.jobs import blobs
-from engine.jobs.models import ChatSession, utcnow
+from engine.jobs.models import ChatSession, Image, utcnow
 
+from ..clips import is_clip
 from .people import person_row
 from .uploads import UploadLimits, check_allowance, record_upload
 
@@ -28,6 +30,7 @@ class Taken:
 
     sha: str
     waiting: str | None  # None: this picture is now the photo waiting for its style
+    clip: bool = False  # what waits (``waiting``) is a clip: a picture cannot swap with it
 
 
 def waiting_photo(chat: ChatSession | None) -> str | None:
@@ -86,7 +89,10 @@ def take_picture(
     waiting = waiting_photo(chat)
     if waiting is None:
         put_waiting(s, chat, user_id=user_id, chat_id=chat_id, sha=sha)
-    return Taken(sha=sha, waiting=waiting)
+        return Taken(sha=sha, waiting=None)
+    waiting_mime = s.scalar(select(Image.mime).where(Image.sha256 == waiting))
+    clip = waiting_mime is not None and is_clip(waiting_mime)
+    return Taken(sha=sha, waiting=waiting, clip=clip)
 
 
 def take_clip(

@@ -102,7 +102,8 @@ async def test_clips_the_bot_cannot_take_get_a_clear_answer_and_it_carries_on(
     # ...and a GIF of one frame as a picture: the style of the clip waiting, which is queued.
     mark = len(alice.messages)
     alice.send_document(_clip(tmp_path, "one.gif", 1), file_name="one.gif", mime_type="image/gif")
-    await alice.wait_message(lambda m: "in the queue" in m.text, after=mark)
+    queued = await alice.wait_message(lambda m: "in the queue" in m.text, after=mark)
+    assert [b["text"] for b in queued.buttons] == ["✖ Cancel"]  # no swap: a clip is no style
     engine = create_engine(database_url)
     try:
         with engine.connect() as c:
