@@ -221,7 +221,6 @@ def _temporal_term(
     forward = optical_flow.flow(previous_input, current_input, method)
     backward = optical_flow.flow(current_input, previous_input, method)
     warped = optical_flow.warp(previous_painted, backward)
-    assert isinstance(warped, Image.Image)
     mask = optical_flow.reliable_mask(forward, backward)
     target = pil_to_tensor(warped).float().div(255).unsqueeze(0).to(device)
     if keep_colors:  # the optimisation runs on luminance; the colours come back at the end

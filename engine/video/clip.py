@@ -5,9 +5,12 @@ ffmpeg and no subprocess. Any container FFmpeg reads is accepted (GIF, MP4, WebM
 comes out is always H.264 in MP4 with 4:2:0 colour, the one video every player and Telegram
 show, with the source's sound copied through when it has any.
 
-Frames come out of :func:`read_clip` at a constant rate: the frame on screen at each tick of
-the output clock, so that frames above the rate limit are dropped evenly and a clip whose
-frames last different times (phones, screen recordings, GIFs) plays at its own speed.
+Frames come out of :func:`read_clip` at a constant rate: at each tick of the output clock, the
+source frame that starts nearest to it. Frames above the rate limit are dropped evenly, and a
+clip whose frames last different times (phones, screen recordings, GIFs) keeps its timing to
+within half a tick. Nearest rather than "the one on screen", because GIF's and MP4's rounded
+timestamps put a frame a hair after its tick, and the one on screen would then be the frame
+before it: a repeated frame, then a dropped one, in a clip that needed neither.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _open(path: PathLike) -> Any:
     try:
         return av.open(os.fspath(path))
     except av.FFmpegError as e:
-        raise ClipRejected("corrupt", f"the file is not a video FFmpeg can read ({e})") from None
+        logger.info("cannot open %s as a video: %s", path, e)
+        raise ClipRejected("corrupt", "the file is damaged or is not a video") from None
 
 
 def probe(path: PathLike) -> ClipInfo:
@@ -85,7 +89,8 @@ def probe(path: PathLike) -> ClipInfo:
                 starts.append(float(packet.pts * time_base))
                 last_duration = float((packet.duration or 0) * time_base)
         except av.FFmpegError as e:
-            raise ClipRejected("corrupt", f"the video is damaged ({e})") from None
+            logger.info("damaged video in %s: %s", path, e)
+            raise ClipRejected("corrupt", "the video is damaged") from None
     if not starts:
         raise ClipRejected("no_frames", "the clip has no frames")
     starts.sort()  # packets come in decoding order; B-frames make it differ from display order
@@ -158,7 +163,8 @@ def read_clip(path: PathLike, *, limits: ClipLimits, max_side: int | None = None
                         frames.append(picture(previous[1]))
                 previous = (time, frame)
         except av.FFmpegError as e:
-            raise ClipRejected("corrupt", f"the video is damaged ({e})") from None
+            logger.info("damaged video in %s: %s", path, e)
+            raise ClipRejected("corrupt", "the video is damaged") from None
     if previous is None:
         raise ClipRejected("no_frames", "the clip has no frames that can be decoded")
     while len(frames) < wanted:  # the ticks after the last frame's start show it

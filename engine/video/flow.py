@@ -14,7 +14,7 @@ picture aligned with ``a``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import cv2
 import numpy as np
@@ -77,6 +77,10 @@ def _sample(array: np.ndarray, flow_field: np.ndarray) -> np.ndarray:
     return result
 
 
+@overload
+def warp(image: Image.Image, flow_field: np.ndarray) -> Image.Image: ...
+@overload
+def warp(image: np.ndarray, flow_field: np.ndarray) -> np.ndarray: ...
 def warp(image: Image.Image | np.ndarray, flow_field: np.ndarray) -> Image.Image | np.ndarray:
     """``image`` (the later frame) moved back along ``flow_field`` (earlier -> later).
 

@@ -13,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 from PIL import Image
 
 SQUARE = 10  # pixels
 
 
-def gradient(width: int, height: int) -> np.ndarray:
-    """A smooth RGB background with texture enough for optical flow to hold on to."""
+def gradient(width: int, height: int, *, seed: int = 0) -> np.ndarray:
+    """A colour gradient with a fine blotchy texture: optical flow needs texture to hold on to
+    (on a smooth gradient any motion fits, and the flow smears)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    red = 40 + 160 * xs / max(1, width - 1)
-    green = 40 + 160 * ys / max(1, height - 1)
-    blue = 128 + 60 * np.sin(xs / 3.0) * np.cos(ys / 4.0)
+    noise = np.random.default_rng(seed).random((height, width)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 1.5)
+    texture = (texture - texture.mean()) / max(float(texture.std()), 1e-6)
+    red = 40 + 120 * xs / max(1, width - 1) + 30 * texture
+    green = 40 + 120 * ys / max(1, height - 1) + 30 * texture
+    blue = 128 + 30 * texture
     return np.stack([red, green, blue], axis=2).clip(0, 255).astype(np.uint8)
 
 
