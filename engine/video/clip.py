@@ -93,6 +93,8 @@ def probe(path: PathLike) -> ClipInfo:
             raise ClipRejected("corrupt", "the video is damaged") from None
     if not starts:
         raise ClipRejected("no_frames", "the clip has no frames")
+    if _rotation(path) % 180:  # a phone held upright: the frames are stored on their side
+        width, height = height, width
     starts.sort()  # packets come in decoding order; B-frames make it differ from display order
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     typical = sorted(gaps)[len(gaps) // 2] if gaps else 0.0
@@ -113,6 +115,20 @@ def probe(path: PathLike) -> ClipInfo:
         has_audio=has_audio,
         variable_rate=variable,
     )
+
+
+def _rotation(path: PathLike) -> int:
+    """Degrees counterclockwise the player turns the frames by (a phone's display matrix).
+
+    Only a decoded frame carries it in PyAV, so the first frame is decoded; 0 if none decodes.
+    """
+    with _open(path) as container:
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                return round(frame.rotation or 0) % 360
+        except av.FFmpegError:
+            return 0
+    return 0
 
 
 def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -142,6 +158,8 @@ def read_clip(path: PathLike, *, limits: ClipLimits, max_side: int | None = None
         if key not in converted:
             converted.clear()
             image = frame.to_image().convert("RGB")
+            if frame.rotation:
+                image = image.rotate(frame.rotation, expand=True)
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
             converted[key] = image

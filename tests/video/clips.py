@@ -64,11 +64,13 @@ def write_test_clip(
     durations: Sequence[float] | None = None,
     audio_codec: str | None = None,
     container: str | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Write ``frames`` to ``path`` (MP4, MOV or MKV by suffix; GIF through Pillow).
 
     ``durations`` (seconds per frame) makes a variable frame rate; ``audio_codec`` ("aac",
-    "pcm_s16le", ...) adds a 440 Hz tone as long as the video.
+    "pcm_s16le", ...) adds a 440 Hz tone as long as the video; ``rotation`` (degrees
+    counterclockwise) stores the frames as a phone does, on their side with a display matrix.
     """
     if path.suffix == ".gif":
         times = durations or [1 / fps] * len(frames)
@@ -84,18 +86,22 @@ def write_test_clip(
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w", format=container) as out:
         video = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        video.width, video.height = frames[0].size
+        width, height = frames[0].size
+        video.width, video.height = (height, width) if rotation % 180 else (width, height)
         video.pix_fmt = "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.options = {"crf": "18", "preset": "ultrafast", "bf": "0"}
+        if rotation:
+            video.set_display_rotation(rotation)
         audio: Any = None
         if audio_codec is not None:
             audio = out.add_stream(audio_codec, rate=16000)
             audio.layout = "mono"
         start = 0.0
         for picture, seconds in zip(frames, times, strict=True):
-            frame = av.VideoFrame.from_image(picture.convert("RGB"))
+            stored = picture.convert("RGB").rotate(-rotation, expand=True)
+            frame = av.VideoFrame.from_image(stored)
             frame.pts = round(start / time_base)
             frame.time_base = time_base
             for packet in video.encode(frame):

@@ -110,6 +110,20 @@ def test_a_variable_rate_is_resampled_to_a_constant_one_keeping_the_timing(
     assert [index_of(f) for f in clip.frames] == [0, 0, 1, 2, 3]
 
 
+def test_a_phone_clip_stored_on_its_side_reads_upright(tmp_path: Path) -> None:
+    upright = moving_square(3, 32, 48)  # portrait, the square near the top-left
+    path = write_test_clip(tmp_path / "phone.mp4", upright, fps=8, rotation=90)
+    with av.open(str(path)) as container:
+        stored = container.streams.video[0].codec_context
+        assert (stored.width, stored.height) == (48, 32)  # as the phone stored it
+    info = probe(path)
+    assert (info.width, info.height) == (32, 48)
+    frames = read_clip(path, limits=LIMITS).frames
+    assert frames[0].size == (32, 48)
+    error = np.abs(np.asarray(frames[0], float) - np.asarray(upright[0], float)).mean()
+    assert error < 6
+
+
 def test_frames_are_scaled_to_the_long_side_limit(tmp_path: Path) -> None:
     path = write_test_clip(tmp_path / "in.mp4", moving_square(3, 96, 64), fps=8)
     clip = read_clip(path, limits=LIMITS, max_side=48)
