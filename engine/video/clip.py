@@ -269,34 +269,49 @@ def write_clip(
 
 
 class _AudioCopy:
-    """The first audio stream of a file, going into an MP4 being written (see write_clip)."""
+    """The first audio stream of a file, going into an MP4 being written (see write_clip).
+
+    The sound is a bonus: a track that cannot be read or written is logged and left out
+    (or cut short), never a reason to lose the painted video.
+    """
 
     def __init__(self, source: PathLike, out: Any, *, seconds: float) -> None:
         self.seconds = seconds
         self.out = out
-        self.source = av.open(os.fspath(source))
-        self.input: Any = self.source.streams.audio[0] if self.source.streams.audio else None
+        self.source: Any = None
+        self.input: Any = None
         self.output: Any = None
         self.copy = False
-        if self.input is None:
-            self.source.close()
-            return
-        self.copy = self.input.codec_context.name in COPYABLE_AUDIO
-        if self.copy:
-            self.output = out.add_stream_from_template(self.input)
-        else:
-            self.output = out.add_stream("aac", rate=self.input.codec_context.sample_rate)
-            self.output.bit_rate = AUDIO_BITRATE
-        # Streams are added before the header is written, that is before the first packet.
+        try:
+            self.source = av.open(os.fspath(source))
+            if not self.source.streams.audio:
+                self.source.close()
+                return
+            self.input = self.source.streams.audio[0]
+            self.copy = self.input.codec_context.name in COPYABLE_AUDIO
+            # Streams are added before the header is written, that is before the first packet.
+            if self.copy:
+                self.output = out.add_stream_from_template(self.input)
+            else:
+                self.output = out.add_stream("aac", rate=self.input.codec_context.sample_rate)
+                self.output.bit_rate = AUDIO_BITRATE
+        except (av.FFmpegError, ValueError) as e:
+            logger.warning("the sound of %s is left out: %s", source, e)
+            if self.source is not None:
+                self.source.close()
+            self.input = None
 
     def write(self) -> None:
-        if self.input is None:
+        if self.input is None or self.output is None:
             return
         with self.source:
-            if self.copy:
-                self._remux()
-            else:
-                self._reencode()
+            try:
+                if self.copy:
+                    self._remux()
+                else:
+                    self._reencode()
+            except (av.FFmpegError, ValueError) as e:
+                logger.warning("the sound was cut short: %s", e)
 
     def _remux(self) -> None:
         start: float | None = None

@@ -203,6 +203,14 @@ def test_sound_mp4_cannot_hold_is_re_encoded_to_aac(tmp_path: Path) -> None:
         assert decoded / audio.codec_context.sample_rate == pytest.approx(1.0, abs=0.1)
 
 
+def test_a_sound_source_that_cannot_be_read_leaves_the_video_silent(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a file with sound")
+    write_clip(moving_square(4), tmp_path / "o.mp4", fps=4, audio_from=broken)
+    info = probe(tmp_path / "o.mp4")
+    assert info.frames == 4 and not info.has_audio
+
+
 def test_a_clip_without_sound_stays_silent(tmp_path: Path) -> None:
     source = write_test_clip(tmp_path / "in.mp4", moving_square(4), fps=4)
     write_clip(
