@@ -48,7 +48,7 @@ from engine.style.transfer import stylize
 from engine.style.vgg import VGG19Features, load_vgg19
 from engine.style.video import TEMPORAL_WEIGHT, default_later_steps, stylize_video
 from engine.video.clip import write_clip
-from engine.video.flow import METHODS, flow, reliable_mask, warp
+from engine.video.flow import METHODS, flow, warping_error
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -156,21 +156,6 @@ def flow_quality(photo: Image.Image, size: tuple[int, int]) -> list[dict[str, fl
 
 
 # --- the measures ---------------------------------------------------------------------------
-
-
-def warping_error(
-    inputs: Sequence[Image.Image], painted: Sequence[Image.Image], method: str
-) -> float:
-    """Mean over consecutive pairs of the masked mean squared difference (pixels in [0, 1])."""
-    errors = []
-    for i in range(len(inputs) - 1):
-        forward = flow(inputs[i], inputs[i + 1], method)
-        backward = flow(inputs[i + 1], inputs[i], method)
-        mask = reliable_mask(forward, backward)[..., None]
-        moved = np.asarray(warp(painted[i], backward), np.float64) / 255
-        now = np.asarray(painted[i + 1], np.float64) / 255
-        errors.append(float(((now - moved) ** 2 * mask).sum() / (3 * mask.sum())))
-    return float(np.mean(errors))
 
 
 def timed(run: Callable[[], list[Image.Image]]) -> tuple[list[Image.Image], float, float]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.video.flow import METHODS, flow, reliable_mask, warp
+from engine.video.flow import METHODS, flow, reliable_mask, warp, warping_error
 from tests.video.clips import gradient, square_at
 
 SHIFT = (3, 2)  # (dx, dy): the content moves right 3 and down 2
@@ -75,3 +75,14 @@ def test_an_unknown_method_or_mismatched_frames_are_refused() -> None:
         flow(a, b, "deepflow")
     with pytest.raises(ValueError, match="differ in size"):
         flow(a, b[:-2])
+
+
+def test_the_warping_error_is_zero_for_a_painting_that_moves_with_the_content() -> None:
+    background = gradient(96, 64, seed=2)
+    frames = [Image.fromarray(background[:, 3 * i : 3 * i + 64]) for i in range(4)]
+    assert warping_error(frames, frames) < 1e-3  # the clip itself moves with itself
+    flickering = [
+        Image.fromarray(np.asarray(f) ^ (np.uint8(40) if i % 2 else np.uint8(0)))
+        for i, f in enumerate(frames)
+    ]
+    assert warping_error(frames, flickering) > 10 * warping_error(frames, frames)

@@ -13,7 +13,7 @@ from engine.style.transfer import Cancelled, TransferParams, stylize
 from engine.style.vgg import VGG19Features
 from engine.style.video import FrameProgress, later_schedule, stylize_video
 from engine.video.clip import probe, read_clip, write_clip
-from engine.video.flow import flow, reliable_mask, warp
+from engine.video.flow import warping_error
 from engine.video.limits import ClipLimits
 from tests.video.clips import moving_square, write_test_clip
 
@@ -99,19 +99,6 @@ def test_a_cancel_from_the_progress_callback_stops_between_frames(
     assert finished == [0]
 
 
-def _warping_error(frames: list[Image.Image], painted: list[Image.Image]) -> float:
-    """Mean squared change between consecutive painted frames, after following the motion."""
-    errors = []
-    for before, after, out_before, out_after in zip(
-        frames, frames[1:], painted, painted[1:], strict=False
-    ):
-        forward, backward = flow(before, after), flow(after, before)
-        mask = reliable_mask(forward, backward)[..., None]
-        moved = np.asarray(warp(out_before, backward), float)
-        errors.append(float(((np.asarray(out_after, float) - moved) ** 2 * mask).mean()))
-    return float(np.mean(errors))
-
-
 @pytest.mark.slow
 def test_the_painting_follows_the_motion_instead_of_flickering(
     vgg: VGG19Features, painting: Image.Image
@@ -124,4 +111,4 @@ def test_the_painting_follows_the_motion_instead_of_flickering(
         stylize(frame, [painting], model=vgg, params=TransferParams(**{**vars(params), "seed": i}))
         for i, frame in enumerate(frames)
     ]
-    assert _warping_error(frames, ours) < _warping_error(frames, alone) / 2
+    assert warping_error(frames, ours) < warping_error(frames, alone) / 2
