@@ -1,7 +1,12 @@
-"""``python -m engine stylize``: repaint one photo from the command line, with a progress bar.
+"""``python -m engine stylize``: repaint one photo, or a clip, from the command line, with a
+progress bar.
 
-Mistakes a person can make (a missing file, a bad option) end with one ``error: ...`` line on
-stderr and exit status 2; a failure of the machinery exits 1; Ctrl-C exits 130.
+A clip (an animated GIF, MP4, WebM, MOV, MKV) is painted frame by frame without flicker
+(engine/style/video.py) into an MP4 with the clip's sound; a GIF of one frame is a photo.
+
+Mistakes a person can make (a missing file, a bad option, a clip over the limits) end with one
+``error: ...`` line on stderr and exit status 2; a failure of the machinery exits 1; Ctrl-C
+exits 130.
 """
 
 from __future__ import annotations
@@ -21,14 +26,16 @@ from engine.images import ImageError, open_image, save_image
 from engine.style.settings import StyleSettings
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
 
-    from engine.style.transfer import Progress
+    from engine.style.transfer import Progress, TransferParams
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
+CLIP_SUFFIXES = (".gif", ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
 
 
 class UsageError(Exception):
@@ -46,9 +53,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         prog=prog,
         description="Repaint a photo in the style of one or more paintings (Gatys et al.).",
     )
-    parser.add_argument("content", type=Path, help="the photo")
+    parser.add_argument("content", type=Path, help="the photo, or a clip (GIF, MP4, ...)")
     parser.add_argument("styles", type=Path, nargs="+", metavar="style", help="painting(s)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="result, .jpg or .png")
+    parser.add_argument(
+        "-o", "--output", type=Path, required=True, help="result, .jpg or .png (a clip: .mp4)"
+    )
     parser.add_argument("--preset", choices=PRESET_NAMES, default=defaults.preset)
     parser.add_argument("--size", type=int, help="long side of the result (default: preset's)")
     parser.add_argument(
@@ -88,6 +97,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         metavar="OUT.mp4",
         help="also save a short film of the painting (H.264 MP4, the photo first, the result last)",
     )
+    clips = parser.add_argument_group("clips")
+    clips.add_argument(
+        "--fps", type=float, help="frame rate to paint at, frames dropped evenly above it"
+    )
+    clips.add_argument("--max-seconds", type=float, help="refuse longer clips")
+    clips.add_argument(
+        "--later-steps", type=int, help="steps per frame after the first (default: a fifth)"
+    )
+    clips.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="optical flow")
     return parser
 
 
@@ -108,7 +126,38 @@ def _check_writable(path: Path, what: str) -> None:
         ) from None
 
 
+def _is_clip(path: Path) -> bool:
+    """Whether ``path`` is a clip to paint frame by frame: a video, or a GIF of 2+ frames."""
+    suffix = path.suffix.lower()
+    if suffix not in CLIP_SUFFIXES or not path.is_file():
+        return False
+    if suffix != ".gif":
+        return True
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except (OSError, UnidentifiedImageError):
+        return True  # not a picture Pillow reads: the clip reader says what is wrong with it
+
+
+def _check_clip_args(args: argparse.Namespace) -> None:
+    if args.output.suffix.lower() != ".mp4":
+        raise UsageError(f"output {args.output} must end in .mp4 for a clip")
+    _check_writable(args.output, "output")
+    for given, name in ((args.plot, "--plot"), (args.save_every, "--save-every")):
+        if given is not None:
+            raise UsageError(f"{name} is for photos, not clips")
+    if args.timelapse is not None:
+        raise UsageError("--timelapse is for photos, not clips")
+    if args.later_steps is not None and args.later_steps < 1:
+        raise UsageError("--later-steps must be at least 1")
+
+
 def _check_args(args: argparse.Namespace) -> None:
+    if args.fps is not None or args.max_seconds is not None or args.later_steps is not None:
+        raise UsageError("--fps, --max-seconds and --later-steps are for clips, not photos")
     if args.output.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         raise UsageError(f"output {args.output} must end in .jpg, .jpeg or .png")
     _check_writable(args.output, "output")
@@ -145,6 +194,11 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
 def _run(argv: list[str], prog: str) -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if _is_clip(args.content):
+        from engine.style.video_cli import run_clip
+
+        _check_clip_args(args)
+        return run_clip(args)
     _check_args(args)
     settings = StyleSettings.from_env()
     try:
@@ -155,29 +209,10 @@ def _run(argv: list[str], prog: str) -> int:
 
     # torch loads only once the input is known to be good: mistakes are reported at once.
 
-    from engine.style.quality import transfer_params
     from engine.style.transfer import stylize
-    from engine.style.vgg import WeightsError, load_vgg19, resolve_device
+    from engine.style.vgg import WeightsError, load_vgg19
 
-    try:
-        device = resolve_device(args.device or settings.device)
-        options = PhotoParams(
-            preset=args.preset,
-            size=args.size,
-            strength=args.strength,
-            style_scale=args.style_scale,
-            keep_colors=args.keep_colors,
-            seed=args.seed,
-            steps=args.steps,
-        )
-        params = transfer_params(options, device=device)
-    except (ValueError, RuntimeError) as e:
-        raise UsageError(str(e)) from None
-    if args.optimizer:
-        params = dataclasses.replace(params, optimizer=args.optimizer)
-    if args.fp32:
-        params = dataclasses.replace(params, precision="fp32")
-
+    device, params = device_and_params(args, settings)
     try:
         model = load_vgg19(device, weights_path=args.weights or settings.weights_path)
     except WeightsError as e:
@@ -219,6 +254,34 @@ def _run(argv: list[str], prog: str) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+def device_and_params(
+    args: argparse.Namespace, settings: StyleSettings
+) -> tuple[torch.device, TransferParams]:
+    """The device and the preset's parameters with the options given; UsageError if bad."""
+    from engine.style.quality import transfer_params
+    from engine.style.vgg import resolve_device
+
+    try:
+        device = resolve_device(args.device or settings.device)
+        options = PhotoParams(
+            preset=args.preset,
+            size=args.size,
+            strength=args.strength,
+            style_scale=args.style_scale,
+            keep_colors=args.keep_colors,
+            seed=args.seed,
+            steps=args.steps,
+        )
+        params = transfer_params(options, device=device)
+    except (ValueError, RuntimeError) as e:
+        raise UsageError(str(e)) from None
+    if args.optimizer:
+        params = dataclasses.replace(params, optimizer=args.optimizer)
+    if args.fp32:
+        params = dataclasses.replace(params, precision="fp32")
+    return device, params
 
 
 class _ProgressBar:

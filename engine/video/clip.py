@@ -5,9 +5,12 @@ ffmpeg and no subprocess. Any container FFmpeg reads is accepted (GIF, MP4, WebM
 comes out is always H.264 in MP4 with 4:2:0 colour, the one video every player and Telegram
 show, with the source's sound copied through when it has any.
 
-Frames come out of :func:`read_clip` at a constant rate: the frame on screen at each tick of
-the output clock, so that frames above the rate limit are dropped evenly and a clip whose
-frames last different times (phones, screen recordings, GIFs) plays at its own speed.
+Frames come out of :func:`read_clip` at a constant rate: at each tick of the output clock, the
+source frame that starts nearest to it. Frames above the rate limit are dropped evenly, and a
+clip whose frames last different times (phones, screen recordings, GIFs) keeps its timing to
+within half a tick. Nearest rather than "the one on screen", because GIF's and MP4's rounded
+timestamps put a frame a hair after its tick, and the one on screen would then be the frame
+before it: a repeated frame, then a dropped one, in a clip that needed neither.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _open(path: PathLike) -> Any:
     try:
         return av.open(os.fspath(path))
     except av.FFmpegError as e:
-        raise ClipRejected("corrupt", f"the file is not a video FFmpeg can read ({e})") from None
+        logger.info("cannot open %s as a video: %s", path, e)
+        raise ClipRejected("corrupt", "the file is damaged or is not a video") from None
 
 
 def probe(path: PathLike) -> ClipInfo:
@@ -85,9 +89,12 @@ def probe(path: PathLike) -> ClipInfo:
                 starts.append(float(packet.pts * time_base))
                 last_duration = float((packet.duration or 0) * time_base)
         except av.FFmpegError as e:
-            raise ClipRejected("corrupt", f"the video is damaged ({e})") from None
+            logger.info("damaged video in %s: %s", path, e)
+            raise ClipRejected("corrupt", "the video is damaged") from None
     if not starts:
         raise ClipRejected("no_frames", "the clip has no frames")
+    if _rotation(path) % 180:  # a phone held upright: the frames are stored on their side
+        width, height = height, width
     starts.sort()  # packets come in decoding order; B-frames make it differ from display order
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     typical = sorted(gaps)[len(gaps) // 2] if gaps else 0.0
@@ -108,6 +115,20 @@ def probe(path: PathLike) -> ClipInfo:
         has_audio=has_audio,
         variable_rate=variable,
     )
+
+
+def _rotation(path: PathLike) -> int:
+    """Degrees counterclockwise the player turns the frames by (a phone's display matrix).
+
+    Only a decoded frame carries it in PyAV, so the first frame is decoded; 0 if none decodes.
+    """
+    with _open(path) as container:
+        try:
+            for frame in container.decode(container.streams.video[0]):
+                return round(frame.rotation or 0) % 360
+        except av.FFmpegError:
+            return 0
+    return 0
 
 
 def fitted_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -137,6 +158,8 @@ def read_clip(path: PathLike, *, limits: ClipLimits, max_side: int | None = None
         if key not in converted:
             converted.clear()
             image = frame.to_image().convert("RGB")
+            if frame.rotation:
+                image = image.rotate(frame.rotation, expand=True)
             if image.size != size:
                 image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
             converted[key] = image
@@ -158,7 +181,8 @@ def read_clip(path: PathLike, *, limits: ClipLimits, max_side: int | None = None
                         frames.append(picture(previous[1]))
                 previous = (time, frame)
         except av.FFmpegError as e:
-            raise ClipRejected("corrupt", f"the video is damaged ({e})") from None
+            logger.info("damaged video in %s: %s", path, e)
+            raise ClipRejected("corrupt", "the video is damaged") from None
     if previous is None:
         raise ClipRejected("no_frames", "the clip has no frames that can be decoded")
     while len(frames) < wanted:  # the ticks after the last frame's start show it
@@ -245,34 +269,49 @@ def write_clip(
 
 
 class _AudioCopy:
-    """The first audio stream of a file, going into an MP4 being written (see write_clip)."""
+    """The first audio stream of a file, going into an MP4 being written (see write_clip).
+
+    The sound is a bonus: a track that cannot be read or written is logged and left out
+    (or cut short), never a reason to lose the painted video.
+    """
 
     def __init__(self, source: PathLike, out: Any, *, seconds: float) -> None:
         self.seconds = seconds
         self.out = out
-        self.source = av.open(os.fspath(source))
-        self.input: Any = self.source.streams.audio[0] if self.source.streams.audio else None
+        self.source: Any = None
+        self.input: Any = None
         self.output: Any = None
         self.copy = False
-        if self.input is None:
-            self.source.close()
-            return
-        self.copy = self.input.codec_context.name in COPYABLE_AUDIO
-        if self.copy:
-            self.output = out.add_stream_from_template(self.input)
-        else:
-            self.output = out.add_stream("aac", rate=self.input.codec_context.sample_rate)
-            self.output.bit_rate = AUDIO_BITRATE
-        # Streams are added before the header is written, that is before the first packet.
+        try:
+            self.source = av.open(os.fspath(source))
+            if not self.source.streams.audio:
+                self.source.close()
+                return
+            self.input = self.source.streams.audio[0]
+            self.copy = self.input.codec_context.name in COPYABLE_AUDIO
+            # Streams are added before the header is written, that is before the first packet.
+            if self.copy:
+                self.output = out.add_stream_from_template(self.input)
+            else:
+                self.output = out.add_stream("aac", rate=self.input.codec_context.sample_rate)
+                self.output.bit_rate = AUDIO_BITRATE
+        except (av.FFmpegError, ValueError) as e:
+            logger.warning("the sound of %s is left out: %s", source, e)
+            if self.source is not None:
+                self.source.close()
+            self.input = None
 
     def write(self) -> None:
-        if self.input is None:
+        if self.input is None or self.output is None:
             return
         with self.source:
-            if self.copy:
-                self._remux()
-            else:
-                self._reencode()
+            try:
+                if self.copy:
+                    self._remux()
+                else:
+                    self._reencode()
+            except (av.FFmpegError, ValueError) as e:
+                logger.warning("the sound was cut short: %s", e)
 
     def _remux(self) -> None:
         start: float | None = None

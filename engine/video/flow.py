@@ -14,7 +14,8 @@ picture aligned with ``a``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
 import cv2
 import numpy as np
@@ -77,6 +78,10 @@ def _sample(array: np.ndarray, flow_field: np.ndarray) -> np.ndarray:
     return result
 
 
+@overload
+def warp(image: Image.Image, flow_field: np.ndarray) -> Image.Image: ...
+@overload
+def warp(image: np.ndarray, flow_field: np.ndarray) -> np.ndarray: ...
 def warp(image: Image.Image | np.ndarray, flow_field: np.ndarray) -> Image.Image | np.ndarray:
     """``image`` (the later frame) moved back along ``flow_field`` (earlier -> later).
 
@@ -121,3 +126,28 @@ def reliable_mask(
     gradient = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2
     edge = gradient > boundary * (backward**2).sum(axis=2) + boundary_offset
     return (~(occluded | edge)).astype(np.float32)
+
+
+def warping_error(
+    inputs: Sequence[Image.Image], painted: Sequence[Image.Image], method: str = DEFAULT_METHOD
+) -> float:
+    """How much a painted clip flickers: Ruder et al.'s temporal consistency measure.
+
+    For each pair of consecutive frames, the painted frame i moved along the *input's* flow
+    onto frame i+1, against the painted frame i+1: the mean squared difference (pixels in
+    [0, 1]) over the pixels the flow marks reliable; then the mean over the pairs. 0 is a
+    clip whose painting moves exactly with its content.
+    """
+    if len(inputs) != len(painted):
+        raise ValueError(f"{len(inputs)} input frames but {len(painted)} painted ones")
+    errors = []
+    for i in range(len(inputs) - 1):
+        forward = flow(inputs[i], inputs[i + 1], method)
+        backward = flow(inputs[i + 1], inputs[i], method)
+        mask = reliable_mask(forward, backward)[..., None]
+        size = (backward.shape[1], backward.shape[0])
+        before = np.asarray(painted[i].convert("RGB").resize(size), np.float64) / 255
+        after = np.asarray(painted[i + 1].convert("RGB").resize(size), np.float64) / 255
+        moved = _sample(before, backward)
+        errors.append(float(((after - moved) ** 2 * mask).sum() / max(3 * mask.sum(), 1.0)))
+    return float(np.mean(errors)) if errors else 0.0

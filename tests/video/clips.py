@@ -13,18 +13,23 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 from PIL import Image
 
 SQUARE = 10  # pixels
 
 
-def gradient(width: int, height: int) -> np.ndarray:
-    """A smooth RGB background with texture enough for optical flow to hold on to."""
+def gradient(width: int, height: int, *, seed: int = 0) -> np.ndarray:
+    """A colour gradient with a fine blotchy texture: optical flow needs texture to hold on to
+    (on a smooth gradient any motion fits, and the flow smears)."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    red = 40 + 160 * xs / max(1, width - 1)
-    green = 40 + 160 * ys / max(1, height - 1)
-    blue = 128 + 60 * np.sin(xs / 3.0) * np.cos(ys / 4.0)
+    noise = np.random.default_rng(seed).random((height, width)).astype(np.float32)
+    texture = cv2.GaussianBlur(noise, (0, 0), 1.5)
+    texture = (texture - texture.mean()) / max(float(texture.std()), 1e-6)
+    red = 40 + 120 * xs / max(1, width - 1) + 30 * texture
+    green = 40 + 120 * ys / max(1, height - 1) + 30 * texture
+    blue = 128 + 30 * texture
     return np.stack([red, green, blue], axis=2).clip(0, 255).astype(np.uint8)
 
 
@@ -59,11 +64,13 @@ def write_test_clip(
     durations: Sequence[float] | None = None,
     audio_codec: str | None = None,
     container: str | None = None,
+    rotation: int = 0,
 ) -> Path:
     """Write ``frames`` to ``path`` (MP4, MOV or MKV by suffix; GIF through Pillow).
 
     ``durations`` (seconds per frame) makes a variable frame rate; ``audio_codec`` ("aac",
-    "pcm_s16le", ...) adds a 440 Hz tone as long as the video.
+    "pcm_s16le", ...) adds a 440 Hz tone as long as the video; ``rotation`` (degrees
+    counterclockwise) stores the frames as a phone does, on their side with a display matrix.
     """
     if path.suffix == ".gif":
         times = durations or [1 / fps] * len(frames)
@@ -79,18 +86,22 @@ def write_test_clip(
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w", format=container) as out:
         video = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        video.width, video.height = frames[0].size
+        width, height = frames[0].size
+        video.width, video.height = (height, width) if rotation % 180 else (width, height)
         video.pix_fmt = "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
         video.options = {"crf": "18", "preset": "ultrafast", "bf": "0"}
+        if rotation:
+            video.set_display_rotation(rotation)
         audio: Any = None
         if audio_codec is not None:
             audio = out.add_stream(audio_codec, rate=16000)
             audio.layout = "mono"
         start = 0.0
         for picture, seconds in zip(frames, times, strict=True):
-            frame = av.VideoFrame.from_image(picture.convert("RGB"))
+            stored = picture.convert("RGB").rotate(-rotation, expand=True)
+            frame = av.VideoFrame.from_image(stored)
             frame.pts = round(start / time_base)
             frame.time_base = time_base
             for packet in video.encode(frame):

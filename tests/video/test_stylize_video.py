@@ -1,0 +1,114 @@
+"""A clip painted frame by frame: every frame comes back, a resumed run does not redo what was
+done, a cancel stops it, and the painting follows the motion instead of flickering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.style.transfer import Cancelled, TransferParams, stylize
+from engine.style.vgg import VGG19Features
+from engine.style.video import FrameProgress, later_schedule, stylize_video
+from engine.video.clip import probe, read_clip, write_clip
+from engine.video.flow import warping_error
+from engine.video.limits import ClipLimits
+from tests.video.clips import moving_square, write_test_clip
+
+PARAMS = TransferParams(size=48, scales=1, steps=(3,), seed=0)
+LIMITS = ClipLimits(max_seconds=10.0, max_fps=12.0, max_frames=120, max_side=256)
+
+
+def test_a_clip_keeps_its_frames_rate_size_and_length_through_painting(
+    vgg: VGG19Features, painting: Image.Image, tmp_path: Path
+) -> None:
+    source = write_test_clip(tmp_path / "in.mp4", moving_square(6, 48, 32), fps=6)
+    clip = read_clip(source, limits=LIMITS)
+    painted = stylize_video(vgg, clip.frames, [painting], PARAMS, later_steps=1)
+    write_clip(painted, tmp_path / "out.mp4", fps=clip.fps)
+    info = probe(tmp_path / "out.mp4")
+    assert (info.frames, info.width, info.height) == (6, 48, 32)
+    assert info.fps == pytest.approx(6.0)
+    assert info.seconds == pytest.approx(1.0)
+    # Painted: not the input frames.
+    difference = np.abs(np.asarray(painted[3], float) - np.asarray(clip.frames[3], float))
+    assert difference.mean() > 5
+
+
+def test_frames_after_the_first_get_the_short_schedule(
+    vgg: VGG19Features, painting: Image.Image
+) -> None:
+    seen: list[FrameProgress] = []
+    stylize_video(
+        vgg,
+        moving_square(3),
+        [painting],
+        TransferParams(size=48, scales=2, steps=(2, 3), seed=0),
+        later_steps=2,
+        on_progress=seen.append,
+    )
+    steps_per_frame = {p.frame: p.steps for p in seen}
+    assert steps_per_frame == {0: 5, 1: 2, 2: 2}
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert later_schedule(TransferParams(steps=(40, 10)), None).steps == (10,)
+
+
+def test_done_frames_are_not_painted_again(vgg: VGG19Features, painting: Image.Image) -> None:
+    frames = moving_square(4)
+    first_run: dict[int, Image.Image] = {}
+    stylize_video(
+        vgg, frames[:2], [painting], PARAMS, later_steps=1, on_frame=first_run.__setitem__
+    )
+    painted_now: list[int] = []
+    result = stylize_video(
+        vgg,
+        frames,
+        [painting],
+        PARAMS,
+        later_steps=1,
+        done=first_run,
+        on_frame=lambda index, _: painted_now.append(index),
+    )
+    assert painted_now == [2, 3]
+    assert len(result) == 4
+    assert all(result[i].tobytes() == first_run[i].tobytes() for i in (0, 1))
+
+
+def test_a_cancel_from_the_progress_callback_stops_between_frames(
+    vgg: VGG19Features, painting: Image.Image
+) -> None:
+    finished: list[int] = []
+
+    def progress(report: FrameProgress) -> None:
+        if report.frame == 1:
+            raise Cancelled("asked to stop")
+
+    with pytest.raises(Cancelled):
+        stylize_video(
+            vgg,
+            moving_square(4),
+            [painting],
+            PARAMS,
+            later_steps=1,
+            on_frame=lambda index, _: finished.append(index),
+            on_progress=progress,
+        )
+    assert finished == [0]
+
+
+@pytest.mark.slow
+def test_the_painting_follows_the_motion_instead_of_flickering(
+    vgg: VGG19Features, painting: Image.Image
+) -> None:
+    frames = moving_square(5, 64, 48, step=2)
+    params = TransferParams(size=64, scales=1, steps=(20,), seed=0, init_noise=0.1)
+    ours = stylize_video(vgg, frames, [painting], params, later_steps=6)
+    # Each frame on its own, each its own seed: what a bot that paints frames one by one does.
+    alone = [
+        stylize(frame, [painting], model=vgg, params=TransferParams(**{**vars(params), "seed": i}))
+        for i, frame in enumerate(frames)
+    ]
+    assert warping_error(frames, ours) < warping_error(frames, alone) / 2
