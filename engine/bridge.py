@@ -144,10 +144,11 @@ class StyleRunner:
             done = {index: picture for index, picture in done.items() if index < frames}
             painted = self._paint(job, clip.frames, styles, params, done, progress)
             result = Path(folder) / "painted.mp4"
-            sound = clip.info.has_audio
             video_clip.write_clip(
-                painted, result, fps=clip.fps, audio_from=source if sound else None
+                painted, result, fps=clip.fps, audio_from=source if clip.info.has_audio else None
             )
+            # Sound is copied on a best-effort basis: what was written decides, not the source.
+            sound = video_clip.probe(result).has_audio
             data = result.read_bytes()
         width, height = video_clip.even_size(*painted[0].size)
         logger.info(
