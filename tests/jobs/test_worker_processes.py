@@ -220,6 +220,74 @@ def test_a_killed_worker_loses_nothing(maker: Maker, workers: Workers) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # fencing runs on both elsewhere
+def test_a_killed_workers_video_resumes_from_its_painted_frames(
+    maker: Maker, workers: Workers, tmp_path: Path
+) -> None:
+    """SIGKILL in the middle of a clip: the frames painted so far stay stored, and the next
+    worker paints only the rest; the clip comes out whole."""
+    import av
+
+    from engine.contract import VideoParams
+    from engine.jobs import clip_frames
+    from tests.video.clips import moving_square, write_test_clip
+
+    frames = 16
+    clip = write_test_clip(tmp_path / "clip.mp4", moving_square(frames, 64, 48), fps=8)
+    with maker.begin() as s:
+        s.add(User(id=1000))
+        s.flush()
+        content = blobs.put_image(s, clip.read_bytes(), mime="video/mp4", width=64, height=48)
+        style = blobs.put_image(
+            s, gradient_png(64, 64, seed=2), mime="image/png", width=64, height=64
+        )
+        job_id = queue.submit(
+            s,
+            user_id=1000,
+            chat_id=1,
+            content_sha=content,
+            styles=[(style, 1.0)],
+            params=VideoParams(preset="fast", steps=6, later_steps=6, seed=3),
+        ).id
+
+    def stored() -> int:
+        with maker() as s:
+            return clip_frames.count(s, job_id)
+
+    first = workers.start("A", **FAST_LEASE)
+    wait_for(lambda: stored() >= 3, timeout=120, what="A to paint 3 frames", workers=workers)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    left = stored()
+    assert 3 <= left < frames, "the kill came too late to show anything"
+    assert job(maker, job_id).state == "running"  # as far as the queue knows
+
+    second = workers.start("B", **FAST_LEASE)
+    wait_for(
+        lambda: job(maker, job_id).state in ("done", "failed"),
+        timeout=180,
+        what="B to finish the clip",
+        workers=workers,
+    )
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) == 0
+    done = job(maker, job_id)
+    assert (done.state, done.worker_id, done.attempts) == ("done", "B", 2), done.error
+    # B was handed A's frames and painted only the rest.
+    log = workers.log("B")
+    assert f"resuming from {left} frames painted before" in log
+    assert f"{frames} frames at 64x48, {left} done already" in log
+    assert f"{frames} frames ({left} painted before)" in log
+    with maker() as s:
+        assert done.result_sha is not None
+        data = blobs.get_image(s, done.result_sha)
+        assert clip_frames.count(s, job_id) == 0
+    with av.open(io.BytesIO(data), mode="r") as film:
+        assert sum(1 for _ in film.decode(video=0)) == frames
+
+
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigterm_hands_the_job_back_and_exits_0(maker: Maker, workers: Workers) -> None:
     params = PhotoParams(preset="fast", size=128, steps=2000, seed=4)
