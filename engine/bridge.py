@@ -226,6 +226,14 @@ class StyleRunner:
             )
         except transfer.Cancelled:
             raise Stopped(stop[-1]) from None
+        except torch.cuda.OutOfMemoryError:
+            # Not tried smaller, as a photo is: the frames painted so far are kept at this
+            # size, and a clip's frames must all be one size. Trying again would fail alike.
+            torch.cuda.empty_cache()
+            raise BadJob(
+                f"the GPU ran out of memory painting a frame at {params.size} pixels",
+                FailureKind.OUT_OF_MEMORY,
+            ) from None
 
     def _stylize(
         self,

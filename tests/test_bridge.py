@@ -317,3 +317,29 @@ def test_a_clip_that_cannot_be_read_fails_at_once_with_its_kind() -> None:
         _runner_without_a_model().video(inputs, lambda fraction, _, **__: None)
     assert failed.value.kind is FailureKind.BAD_CLIP
     assert "not a video" in str(failed.value)
+
+
+def test_a_video_that_runs_out_of_gpu_memory_fails_at_once_with_its_kind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from engine.contract import FailureKind, VideoParams
+    from engine.style import video as style_video
+    from tests.video.clips import moving_square, write_test_clip
+
+    def out_of_memory(*args: object, **kw: object) -> object:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(style_video, "stylize_video", out_of_memory)
+    clip = write_test_clip(tmp_path / "c.mp4", moving_square(3, 48, 32), fps=8)
+    inputs = JobInput(
+        job_id=1,
+        attempt=1,
+        kind=VideoParams.KIND,
+        params=VideoParams(preset="fast"),
+        content=clip.read_bytes(),
+        styles=((gradient_png(64, 64, 2), 1.0),),
+    )
+    with pytest.raises(BadJob) as failed:
+        _runner_without_a_model().video(inputs, lambda fraction, _, **__: None)
+    assert failed.value.kind is FailureKind.OUT_OF_MEMORY
+    assert "48 pixels" in str(failed.value)
