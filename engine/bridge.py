@@ -175,7 +175,8 @@ class StyleRunner:
         stop: list[StopReason] = []
         count = len(frames)
         started = time.monotonic()
-        after: list[float] = [len(done) / count]  # the fraction done when a frame finished
+        begun = len(done) / count  # about the share of the clip done before this run
+        latest = [begun]  # the share done at the last step reported
 
         def answer(reason: StopReason | None) -> None:
             if reason is not None:
@@ -183,7 +184,7 @@ class StyleRunner:
                 raise transfer.Cancelled(reason.value)
 
         def on_progress(p: style_video.FrameProgress) -> None:
-            after.append(p.fraction)
+            latest[0] = p.fraction
             answer(
                 progress(
                     p.fraction,
@@ -197,9 +198,9 @@ class StyleRunner:
         def on_frame(index: int, picture: PILImage.Image) -> None:
             data = images.encode_image(picture, format="JPEG", quality=VIDEO_FRAME_QUALITY)
             finished = clip_frames.Finished(index, data, picture.width, picture.height)
-            fraction = after[-1]
+            fraction = latest[0]
             spent = time.monotonic() - started
-            share = fraction - after[0]
+            share = fraction - begun
             eta = spent * (1 - fraction) / share if share > 0 else None
             answer(
                 progress(
