@@ -191,7 +191,7 @@ def stylize_video(
                 style_weights=style_weights,
                 callback=report,
                 start_image=warped,
-                extra_loss=temporal,
+                extra_loss=temporal if temporal_weight > 0 else None,
                 targets=targets,
             )
         work_done += frame_params.total_steps
