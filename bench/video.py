@@ -44,7 +44,7 @@ from PIL import Image, ImageDraw
 
 from engine.style.evaluation import content_distance, style_distance
 from engine.style.quality import params_from_options
-from engine.style.transfer import stylize
+from engine.style.transfer import TransferParams, stylize
 from engine.style.vgg import VGG19Features, load_vgg19
 from engine.style.video import TEMPORAL_WEIGHT, default_later_steps, stylize_video
 from engine.video.clip import write_clip
@@ -178,6 +178,39 @@ def strip(rows: Sequence[Sequence[Image.Image]], columns: Sequence[int]) -> Imag
     return sheet
 
 
+def sweep(
+    model: VGG19Features,
+    clip: Sequence[Image.Image],
+    painting: Image.Image,
+    params: TransferParams,
+    *,
+    later: int,
+    weights: Sequence[float],
+    method: str,
+) -> None:
+    """Ours at several temporal weights: steadiness against style and content distance."""
+    print(
+        "\n| temporal weight | warping error (DIS) | warping error (Farneback) | style dist. |"
+        " content dist. | wall s |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    for weight in weights:
+        began = time.perf_counter()
+        frames = stylize_video(
+            model, clip, [painting], params, later_steps=later, temporal_weight=weight, flow=method
+        )
+        wall = time.perf_counter() - began
+        styles = np.mean([style_distance(model, f, painting) for f in frames])
+        contents = np.mean(
+            [content_distance(model, f, c) for f, c in zip(frames, clip, strict=True)]
+        )
+        print(
+            f"| {weight:g} | {warping_error(clip, frames, 'dis'):.5f} | "
+            f"{warping_error(clip, frames, 'farneback'):.5f} | {styles:.4f} | {contents:.4f} | "
+            f"{wall:.1f} |"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="long side of the frames")
@@ -191,9 +224,24 @@ def main() -> int:
     parser.add_argument("--photo", default="tubingen.jpg")
     parser.add_argument("--sprite", default="chelsea.png")
     parser.add_argument("--painting", default="starry_night.jpg")
-    parser.add_argument("--no-alone", action="store_true", help="skip the frame-by-frame run")
+    parser.add_argument(
+        "--alone-frames",
+        type=int,
+        help="paint only the first N frames alone (default: all; 0 skips that run); both runs "
+        "are compared on those frames",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=float,
+        nargs="+",
+        metavar="WEIGHT",
+        help="instead: ours at each temporal weight (the table behind TEMPORAL_WEIGHT)",
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     images = shared_images()
     photo = Image.open(images / "content" / args.photo).convert("RGB")
@@ -227,6 +275,9 @@ def main() -> int:
         f"\nschedule: first frame {params.steps} ({params.total_steps} steps), later frames "
         f"{later}, temporal weight {args.temporal_weight}, {args.flow} flow"
     )
+    if args.sweep:
+        sweep(model, clip, painting, params, later=later, weights=args.sweep, method=args.flow)
+        return 0
     frame_times: list[float] = []
     last = [time.perf_counter()]
 
@@ -248,40 +299,43 @@ def main() -> int:
             on_frame=on_frame,
         )
 
-    ours, ours_wall, ours_cpu = timed(ours_run)
-    results = {"ours": (ours, ours_wall, ours_cpu)}
-
-    if not args.no_alone:
+    results = {"ours": timed(ours_run)}
+    compared = len(clip) if args.alone_frames is None else min(args.alone_frames, len(clip))
+    if compared:
 
         def alone_run() -> list[Image.Image]:
             return [
-                stylize(
-                    frame,
-                    [painting],
-                    model=model,
-                    params=dataclasses.replace(params, seed=i),
-                )
-                for i, frame in enumerate(clip)
+                stylize(frame, [painting], model=model, params=dataclasses.replace(params, seed=i))
+                for i, frame in enumerate(clip[:compared])
             ]
 
         results["alone"] = timed(alone_run)
 
     print(
-        "\n| run | warping error (DIS) | warping error (Farneback) | style dist. | content dist."
-        " | wall s | CPU s | wall s per frame |"
+        f"\ncompared on frames 0-{compared - 1} ({compared - 1} pairs); ours also over all "
+        f"{len(clip)} frames\n"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for name, (frames, wall, cpu) in results.items():
-        dis_error = warping_error(clip, frames, "dis")
-        farneback_error = warping_error(clip, frames, "farneback")
-        styles = [style_distance(model, f, painting) for f in frames]
-        contents = [content_distance(model, f, c) for f, c in zip(frames, clip, strict=True)]
+    print(
+        "| run | frames | warping error (DIS) | warping error (Farneback) | style dist. |"
+        " content dist. | wall s | CPU s | wall s per frame |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows = [("ours", results["ours"], len(clip))]
+    if compared:
+        rows = [("ours", results["ours"], compared), ("alone", results["alone"], compared), *rows]
+    for name, (frames, wall, cpu), count in rows:
+        shown, inputs = frames[:count], clip[:count]
+        styles = np.mean([style_distance(model, f, painting) for f in shown])
+        contents = np.mean(
+            [content_distance(model, f, c) for f, c in zip(shown, inputs, strict=True)]
+        )
         print(
-            f"| {name} | {dis_error:.5f} | {farneback_error:.5f} | {np.mean(styles):.4f} | "
-            f"{np.mean(contents):.4f} | {wall:.1f} | {cpu:.1f} | {wall / len(frames):.2f} |"
+            f"| {name} | {count} | {warping_error(inputs, shown, 'dis'):.5f} | "
+            f"{warping_error(inputs, shown, 'farneback'):.5f} | {styles:.4f} | {contents:.4f} | "
+            f"{wall:.1f} | {cpu:.1f} | {wall / len(frames):.2f} |"
         )
     print(
-        f"| input clip itself | {warping_error(clip, clip, 'dis'):.5f} | "
+        f"| the input clip itself | {len(clip)} | {warping_error(clip, clip, 'dis'):.5f} | "
         f"{warping_error(clip, clip, 'farneback'):.5f} | | | | | |"
     )
     if frame_times:
@@ -289,11 +343,14 @@ def main() -> int:
             f"\nours: first frame {frame_times[0]:.1f} s, later frames "
             f"{np.mean(frame_times[1:]):.2f} s each (wall, flows included)"
         )
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
     OUT.mkdir(exist_ok=True)
     columns = sorted({0, len(clip) // 3, 2 * len(clip) // 3, len(clip) - 1})
-    rows = [clip, *[frames for frames, _, _ in results.values()]]
-    strip(rows, columns).save(OUT / "video-strip.png")
+    pictures = [clip, *[frames for frames, _, _ in results.values()]]
+    strip(pictures, [c for c in columns if c < min(len(p) for p in pictures)]).save(
+        OUT / "video-strip.png"
+    )
     write_clip(clip, OUT / "video-input.mp4", fps=args.fps)
     for name, (frames, _, _) in results.items():
         write_clip(frames, OUT / f"video-{name}.mp4", fps=args.fps)

@@ -3,6 +3,7 @@ done, a cancel stops it, and the painting follows the motion instead of flickeri
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,38 @@ def test_the_painting_follows_the_motion_instead_of_flickering(
         for i, frame in enumerate(frames)
     ]
     assert warping_error(frames, ours) < warping_error(frames, alone) / 2
+
+
+def test_keep_colors_keeps_every_frames_colours(vgg: VGG19Features, painting: Image.Image) -> None:
+    frames = moving_square(3)
+    params = dataclasses.replace(PARAMS, keep_colors=True)
+    painted = stylize_video(vgg, frames, [painting], params, later_steps=2, flow="farneback")
+    for before, after in zip(frames, painted, strict=True):
+        # Chroma (YCbCr's Cb and Cr) as the photo's: the painting's colours are not taken.
+        ours = np.asarray(after.convert("YCbCr"), float)[..., 1:]
+        theirs = np.asarray(before.convert("YCbCr"), float)[..., 1:]
+        assert np.abs(ours - theirs).mean() < 3  # without keep_colors: about 30
+
+
+def test_progress_of_a_resumed_run_starts_where_the_done_frames_end(
+    vgg: VGG19Features, painting: Image.Image
+) -> None:
+    frames = moving_square(4)
+    done = dict(enumerate(stylize_video(vgg, frames[:2], [painting], PARAMS, later_steps=1)))
+    seen: list[FrameProgress] = []
+    stylize_video(
+        vgg, frames, [painting], PARAMS, later_steps=1, done=done, on_progress=seen.append
+    )
+    assert [p.frame for p in seen] == [2, 3]
+    # Frame 0 (3 steps) and frame 1 (1 step) count as done: 4 + 1 of 6 after frame 2's step.
+    assert seen[0].fraction == pytest.approx(5 / 6)
+    assert seen[-1].fraction == pytest.approx(1.0)
+
+
+def test_bad_arguments_are_refused(vgg: VGG19Features, painting: Image.Image) -> None:
+    with pytest.raises(ValueError, match="at least one frame"):
+        stylize_video(vgg, [], [painting], PARAMS)
+    with pytest.raises(ValueError, match="flow"):
+        stylize_video(vgg, moving_square(2), [painting], PARAMS, flow="deepflow")
+    with pytest.raises(ValueError, match="later_steps"):
+        stylize_video(vgg, moving_square(2), [painting], PARAMS, later_steps=0)
