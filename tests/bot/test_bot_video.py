@@ -8,6 +8,7 @@ made here with PyAV; the worker paints them on the CPU at 64 px with a few steps
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,41 @@ async def test_clips_the_bot_cannot_take_get_a_clear_answer_and_it_carries_on(
     mark = len(alice.messages)
     alice.send_photo(photo())
     await alice.wait_message(lambda m: "Got your photo" in m.text, after=mark)
+
+
+async def test_the_status_message_shows_the_frames_as_they_are_painted(
+    tg: FakeTelegram,
+    bot_process: BotProcess,
+    bot_env: dict[str, str],
+    database_url: str,
+    tmp_path: Path,
+) -> None:
+    import av
+
+    bot_env.update(PREVIEW_SECONDS="0.1", JOB_STEPS="24")  # long enough to watch
+    alice = Person(tg)
+    small_settings(database_url, alice)
+    await bot_process.start()
+    alice.send_animation(_clip(tmp_path, "a.mp4", 8), width=64, height=48)
+    gallery = await alice.wait_message(lambda m: m.kind == "photo" and "Got your clip" in m.text)
+    alice.press(gallery, "1. Painting 1")
+    status = await alice.wait_reply("queue")
+    result = await alice.wait_message(
+        lambda m: m.kind == "animation" and "Here it is" in m.text, timeout=RESULT_TIMEOUT
+    )
+    await alice.wait_edit(status, lambda m: m.text == "Done.")
+    shown = [
+        c
+        for c in tg.calls_of("editMessageMedia")
+        if str(c.params.get("message_id")) == str(status.message_id)
+    ]
+    assert shown, "no frame was shown while the clip was painted"
+    # What the status message shows last is a painted frame, not the clip as it came.
+    last = alice.largest_photo(status)
+    data = alice.download(result.message["animation"]["file_id"])
+    with av.open(io.BytesIO(data), mode="r") as film:
+        painted = [f.to_image() for f in film.decode(video=0)]
+    inputs = moving_square(8, 64, 48)
+    nearest_painted = min(_difference(last, frame) for frame in painted)
+    nearest_input = min(_difference(last, frame) for frame in inputs)
+    assert nearest_painted < nearest_input / 2  # seen: about 9 against 54
