@@ -12,7 +12,8 @@ TEXTS: dict[str, str] = {
     ),
     "help": (
         "How it works:\n"
-        "1. Send a photo (as a photo, or as a file to keep full quality).\n"
+        "1. Send a photo (as a photo, or as a file to keep full quality), or a short clip "
+        "(a GIF, a video, a round video message).\n"
         "2. Send a second picture whose style to borrow, or tap a painting from /presets.\n"
         "3. Wait a little: I show your place in the queue, then progress, then the result.\n\n"
         "/settings: output size, style strength, colours, quality\n"
