@@ -730,7 +730,7 @@ class Worker:
     def _fail(self, job: _Claimed, error: str, *, kind: FailureKind, retry: bool) -> None:
         def write() -> JobState | None:
             with self.maker.begin() as s:
-                return queue.fail(
+                state = queue.fail(
                     s,
                     job.id,
                     worker_id=self.worker_id,
@@ -739,6 +739,9 @@ class Worker:
                     error_kind=kind,
                     retry=retry,
                 )
+                if state is JobState.FAILED:
+                    clip_frames.drop(s, job.id)  # no attempt will resume from them
+                return state
 
         try:
             state = self._patiently(write, what=f"job {job.id}: recording its failure")
@@ -754,7 +757,10 @@ class Worker:
             with self.maker.begin() as s:
                 match reason:
                     case StopReason.CANCELLED:
-                        queue.mark_cancelled(s, job.id, worker_id=self.worker_id, token=job.token)
+                        if queue.mark_cancelled(
+                            s, job.id, worker_id=self.worker_id, token=job.token
+                        ):
+                            clip_frames.drop(s, job.id)  # no attempt will resume from them
                     case StopReason.SHUTDOWN:
                         queue.release(s, job.id, worker_id=self.worker_id, token=job.token)
 

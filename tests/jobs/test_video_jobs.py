@@ -190,21 +190,28 @@ def test_a_stale_workers_late_frame_is_refused(
 def test_a_cancelled_video_stops_between_frames(
     maker: Maker, people: list[int], picture: str, tmp_path: Path
 ) -> None:
+    """The owner cancels while frame 2 is painted: the worker learns it with the progress of
+    frame 2 (the cancel flag comes back with a progress write), so the report of frame 3 is
+    answered "stop"; nothing after it is painted, and the job ends cancelled, not failed."""
     job_id = submit(maker, people[0], picture, params=VIDEO)
 
-    def cancel_after_frame_1(inputs: JobInput, index: int) -> None:
+    def cancel_while_painting_frame_2(inputs: JobInput, index: int) -> None:
         if index == 1:
             with maker.begin() as s:
                 assert queue.cancel(s, inputs.job_id, user_id=people[0])
-            # The lease's next write (the heartbeat, at once in these settings) sees the flag.
-            _wait_for(lambda: job(maker, inputs.job_id).cancel_requested, "the cancel flag")
-            time.sleep(0.3)
+        elif index >= 2:
+            time.sleep(0.3)  # painting the next frame: time for the lease's write to answer
 
-    run = _FakeVideoRun(maker, after=cancel_after_frame_1)
+    run = _FakeVideoRun(maker, after=cancel_while_painting_frame_2, wait=lambda index: index <= 1)
     make_worker(maker, tmp_path, run).run(once=True)
-    assert job(maker, job_id).state == JobState.CANCELLED
-    assert run.painted == [0, 1, 2]  # frame 2's report was answered: stop, and nothing more
-    assert job(maker, job_id).result_sha is None
+    cancelled = job(maker, job_id)
+    assert (cancelled.state, cancelled.error, cancelled.result_sha) == (
+        JobState.CANCELLED,
+        None,
+        None,
+    )
+    assert run.painted == [0, 1, 2, 3]  # frame 3's report was answered: stop
+    assert _stored(maker, job_id) == {}  # no attempt will resume from them
 
 
 def test_a_video_frames_preview_is_the_frame_just_painted(
@@ -232,3 +239,53 @@ def test_a_video_frames_preview_is_the_frame_just_painted(
     with maker() as s:
         assert outputs.frame_counts(s, [job_id]) == {}  # no time-lapse for a video
     assert len(_clip_of(maker, job_id)) == FRAMES
+
+
+def test_a_video_that_fails_for_good_drops_its_frames(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    job_id = submit(maker, people[0], picture, params=VIDEO, max_attempts=2)
+
+    def fail_from_frame_2_on(inputs: JobInput, index: int) -> None:
+        if index >= 2:
+            raise RuntimeError("the engine broke")
+
+    run = _FakeVideoRun(maker, after=fail_from_frame_2_on)
+    make_worker(maker, tmp_path, run).run(once=True)
+    assert job(maker, job_id).state == JobState.QUEUED  # tried again...
+    assert set(_stored(maker, job_id)) == {0, 1, 2}  # ...from the frames painted
+    make_worker(maker, tmp_path, run).run(once=True)
+    assert run.given == [set(), {0, 1, 2}] and run.painted == [0, 1, 2, 3]
+    assert job(maker, job_id).state == JobState.FAILED  # the last attempt failed too
+    assert _stored(maker, job_id) == {}  # no attempt will resume from them
+
+
+def test_frames_left_by_a_job_cancelled_in_the_queue_go_when_it_is_pruned(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    """A worker died, the job went back to the queue with its frames, and its owner cancelled
+    it there: the frames go with the job once it is old enough to be pruned."""
+    from engine.jobs import prune
+
+    job_id = submit(maker, people[0], picture, params=VIDEO)
+
+    def die(inputs: JobInput, index: int) -> None:
+        if index == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        make_worker(maker, tmp_path, _FakeVideoRun(maker, after=die)).run(once=True)
+    _lease_passes(maker, job_id)
+    with maker.begin() as s:
+        assert queue.reclaim_expired(s) == 1
+    with maker.begin() as s:
+        assert queue.cancel(s, job_id, user_id=people[0])
+    assert job(maker, job_id).state == JobState.CANCELLED
+    assert set(_stored(maker, job_id)) == {0, 1}
+    with maker.begin() as s:
+        assert queue.mark_delivered(s, job_id)
+    with maker.begin() as s:
+        pruned = prune.prune(s, older_than=timedelta(0), now=utcnow() + timedelta(seconds=1))
+    assert pruned.jobs == 1
+    with maker() as s:
+        assert s.scalar(select(ClipFrame.frame).where(ClipFrame.job_id == job_id)) is None
