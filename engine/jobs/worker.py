@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, Protocol, TypeVar
@@ -346,6 +346,15 @@ class _Lease:
             self._preview_due = False
         return left
 
+    def unwritten_frames(self) -> list[clip_frames.Finished]:
+        """A clip's painted frames not yet written, for the transaction that hands the job
+        back (a shutdown): the next worker resumes from them too. The thread writes no
+        picture from now on."""
+        with self._writing, self._changed:
+            self._outputs_closed = True
+            painted, self._pending.painted = self._pending.painted, []
+        return painted
+
     def count(self, written: _Outputs) -> None:
         """These outputs were committed."""
         if written.preview is not None:
@@ -623,7 +632,8 @@ class Worker:
             result = self.run_job(inputs, lease.report)
             left = lease.last_outputs()
         except Stopped as stopped:
-            self._stopped(job, stopped.reason)
+            painted = lease.unwritten_frames() if stopped.reason is StopReason.SHUTDOWN else []
+            self._stopped(job, stopped.reason, painted)
             return
         except BadJob as e:
             logger.warning("job %s: cannot be done: %s", job.id, e)
@@ -752,9 +762,18 @@ class Worker:
         elif state is not None:
             metrics.WORKER_JOBS.labels(str(state)).inc()
 
-    def _stopped(self, job: _Claimed, reason: StopReason) -> None:
+    def _stopped(
+        self, job: _Claimed, reason: StopReason, painted: Sequence[clip_frames.Finished] = ()
+    ) -> None:
+        """Record why the run stopped; ``painted``: a clip's frames not yet written, kept
+        (under the claim, before it is handed back) for the next worker to resume from."""
+
         def write() -> None:
             with self.maker.begin() as s:
+                if painted:
+                    clip_frames.store(
+                        s, job.id, worker_id=self.worker_id, token=job.token, frames=painted
+                    )
                 match reason:
                     case StopReason.CANCELLED:
                         if queue.mark_cancelled(

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from engine.contract import ANIMATION_MIME, JobKind, VideoParams
 from engine.jobs import blobs, clip_frames, outputs, queue
 from engine.jobs.models import ClipFrame, Job, JobState, utcnow
+from engine.jobs.queue import StopReason
 from engine.jobs.worker import JobInput, JobResult, Progress, Stopped
 from tests.support.jobs import Maker, claim, job, make_worker, submit, token_of
 
@@ -289,3 +290,27 @@ def test_frames_left_by_a_job_cancelled_in_the_queue_go_when_it_is_pruned(
     assert pruned.jobs == 1
     with maker() as s:
         assert s.scalar(select(ClipFrame.frame).where(ClipFrame.job_id == job_id)) is None
+
+
+def test_a_worker_told_to_stop_keeps_the_frame_it_just_painted(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    """SIGTERM right after a frame is painted, before the lease's thread has written it: the
+    frame goes into the transaction that hands the job back, so the next worker need not
+    paint it again."""
+    job_id = submit(maker, people[0], picture, params=VIDEO)
+    worker = make_worker(maker, tmp_path, lambda inputs, progress: stop_after_frame_1(progress))
+
+    def stop_after_frame_1(progress: Progress) -> JobResult:
+        assert progress(0.1, None, step=1, total=FRAMES, finished=_painted(0)) is None
+        _wait_until_stored(maker, job_id, 0)
+        progress(0.2, None, step=2, total=FRAMES, finished=_painted(1))
+        worker.stop()  # SIGTERM, before the lease's next write (0.05 s at the soonest)
+        reason = progress(0.2, None)
+        assert reason is StopReason.SHUTDOWN
+        raise Stopped(reason)
+
+    worker.run(once=True)
+    back = job(maker, job_id)
+    assert (back.state, back.attempts) == (JobState.QUEUED, 0)  # handed back, uncounted
+    assert _stored(maker, job_id) == {0: b"frame 0", 1: b"frame 1"}
