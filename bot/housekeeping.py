@@ -29,7 +29,6 @@ def _prune(s: Session, *, older_than: timedelta) -> Pruned:
     forget_uploads(s)
     return pruned
 
-
 PRUNE_EVERY_SECONDS = 24 * 3600
 
 

@@ -209,3 +209,5 @@ async def running_bot(
         yield application
     finally:
         await stop_bot(application)
+
+
