@@ -16,6 +16,7 @@ from bot.store.people import Person, PersonCache
 from bot.texts import LANGUAGES, Texts, en, pick_language, ru
 from bot.uploads import UploadRejected, check_upload
 from engine.jobs.models import JobState
+from engine.video.limits import CPU_LIMITS, GPU_LIMITS
 from tests.support.pictures import draw_image
 
 TOKEN = "123456789:AAH-valid_looking_token_0123456789abc"
@@ -107,6 +108,12 @@ def test_settings_from_env() -> None:
     assert (settings.max_attempts, settings.delivery_poll_seconds) == (3, 0.1)
     with pytest.raises(SettingsError, match="JOB_MAX_ATTEMPTS must be a whole number"):
         BotSettings.from_env({"BOT_TOKEN": TOKEN, "JOB_MAX_ATTEMPTS": "2.5"})
+    # Clips are held to a CPU worker's limits unless every worker has a GPU.
+    assert settings.video_limits == CPU_LIMITS
+    gpu = BotSettings.from_env({"BOT_TOKEN": TOKEN, "VIDEO_LIMITS": "GPU"})
+    assert gpu.video_limits == GPU_LIMITS
+    with pytest.raises(SettingsError, match="VIDEO_LIMITS must be cpu or gpu"):
+        BotSettings.from_env({"BOT_TOKEN": TOKEN, "VIDEO_LIMITS": "tpu"})
 
 
 @pytest.mark.parametrize("token", ["", "   ", "123:short", "YOUR_TOKEN_HERE", "abc:" + "x" * 35])
