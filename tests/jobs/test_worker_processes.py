@@ -221,7 +221,6 @@ def test_a_killed_worker_loses_nothing(maker: Maker, workers: Workers) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # fencing runs on both elsewhere
 def test_a_killed_workers_video_resumes_from_its_painted_frames(
     maker: Maker, workers: Workers, tmp_path: Path
 ) -> None:
