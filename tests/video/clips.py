@@ -86,7 +86,7 @@ def write_test_clip(
     times = list(durations) if durations is not None else [1 / fps] * len(frames)
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w", format=container) as out:
-        video = out.add_stream(video_codec, rate=Fraction(fps).limit_denominator(1001))
+        video: Any = out.add_stream(video_codec, rate=Fraction(fps).limit_denominator(1001))
         width, height = frames[0].size
         video.width, video.height = (height, width) if rotation % 180 else (width, height)
         video.pix_fmt = "yuv420p"
