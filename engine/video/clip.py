@@ -67,7 +67,8 @@ def _open(path: PathLike) -> Any:
 
 
 def probe(path: PathLike) -> ClipInfo:
-    """What the clip at ``path`` holds, read from its packets (nothing is decoded).
+    """What the clip at ``path`` holds, read from its packets; only the first frame is decoded,
+    for the rotation a phone stores beside the frames (milliseconds).
 
     Raises :class:`ClipRejected` for a file that is no video ("corrupt"), one without a video
     stream ("no_video", e.g. a voice message) and one whose video has no frames ("no_frames").
