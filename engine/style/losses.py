@@ -119,15 +119,11 @@ class MeanCovarianceStyleLoss(nn.Module):
     ) -> MeanCovarianceStyleLoss:
         """The target is the mixture of several paintings' features, weighted (Σ w = 1)."""
         moments = [mean_and_covariance(f) for f in features]
-        mean = sum(
-            (w * m for (m, _), w in zip(moments, weights, strict=True)),
-            start=torch.zeros_like(moments[0][0]),
-        )
+        mean = sum((w * m for (m, _), w in zip(moments, weights, strict=True)),
+                   start=torch.zeros_like(moments[0][0]))
         second = sum(
-            (
-                w * (c + m.unsqueeze(-1) * m.unsqueeze(-2))
-                for (m, c), w in zip(moments, weights, strict=True)
-            ),
+            (w * (c + m.unsqueeze(-1) * m.unsqueeze(-2))
+             for (m, c), w in zip(moments, weights, strict=True)),
             start=torch.zeros_like(moments[0][1]),
         )
         return cls(mean, second - mean.unsqueeze(-1) * mean.unsqueeze(-2))

@@ -67,7 +67,8 @@ def _open(path: PathLike) -> Any:
 
 
 def probe(path: PathLike) -> ClipInfo:
-    """What the clip at ``path`` holds, read from its packets (nothing is decoded).
+    """What the clip at ``path`` holds, read from its packets; only the first frame is decoded,
+    for the rotation a phone stores beside the frames (milliseconds).
 
     Raises :class:`ClipRejected` for a file that is no video ("corrupt"), one without a video
     stream ("no_video", e.g. a voice message) and one whose video has no frames ("no_frames").
@@ -151,19 +152,20 @@ def read_clip(path: PathLike, *, limits: ClipLimits, max_side: int | None = None
     wanted = output_frames(info, limits)
     size = fitted_size(info.width, info.height, max_side or limits.max_side)
     frames: list[Image.Image] = []
-    converted: dict[int, Image.Image] = {}  # a held frame is converted once
+    # The last frame converted and its picture: a held frame is converted once. The frame
+    # itself is kept (not its id(), which a later frame may reuse once this one is freed).
+    last: list[tuple[Any, Image.Image]] = []
 
     def picture(frame: Any) -> Image.Image:
-        key = id(frame)
-        if key not in converted:
-            converted.clear()
-            image = frame.to_image().convert("RGB")
-            if frame.rotation:
-                image = image.rotate(frame.rotation, expand=True)
-            if image.size != size:
-                image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-            converted[key] = image
-        return converted[key]
+        if last and last[0][0] is frame:
+            return last[0][1]
+        image = frame.to_image().convert("RGB")
+        if frame.rotation:
+            image = image.rotate(frame.rotation, expand=True)
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        last[:] = [(frame, image)]
+        return image
 
     previous: tuple[float, Any] | None = None
     with _open(path) as container:
@@ -180,6 +182,8 @@ def read_clip(path: PathLike, *, limits: ClipLimits, max_side: int | None = None
                     else:
                         frames.append(picture(previous[1]))
                 previous = (time, frame)
+                if len(frames) == wanted:
+                    break  # every tick has its frame; the rest would be decoded for nothing
         except av.FFmpegError as e:
             logger.info("damaged video in %s: %s", path, e)
             raise ClipRejected("corrupt", "the video is damaged") from None

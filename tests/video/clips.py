@@ -65,6 +65,7 @@ def write_test_clip(
     audio_codec: str | None = None,
     container: str | None = None,
     rotation: int = 0,
+    video_codec: str = "libx264",
 ) -> Path:
     """Write ``frames`` to ``path`` (MP4, MOV or MKV by suffix; GIF through Pillow).
 
@@ -85,13 +86,14 @@ def write_test_clip(
     times = list(durations) if durations is not None else [1 / fps] * len(frames)
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w", format=container) as out:
-        video = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        video: Any = out.add_stream(video_codec, rate=Fraction(fps).limit_denominator(1001))
         width, height = frames[0].size
         video.width, video.height = (height, width) if rotation % 180 else (width, height)
         video.pix_fmt = "yuv420p"
         video.time_base = time_base
         video.codec_context.time_base = time_base
-        video.options = {"crf": "18", "preset": "ultrafast", "bf": "0"}
+        if video_codec == "libx264":
+            video.options = {"crf": "18", "preset": "ultrafast", "bf": "0"}
         if rotation:
             video.set_display_rotation(rotation)
         audio: Any = None

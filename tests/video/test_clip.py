@@ -211,6 +211,23 @@ def test_a_sound_source_that_cannot_be_read_leaves_the_video_silent(tmp_path: Pa
     assert info.frames == 4 and not info.has_audio
 
 
+def test_a_webm_with_opus_sound_becomes_an_mp4_with_aac(tmp_path: Path) -> None:
+    source = write_test_clip(
+        tmp_path / "in.webm",
+        moving_square(8),
+        fps=8,
+        video_codec="libvpx-vp9",
+        audio_codec="libopus",
+    )
+    clip = read_clip(source, limits=LIMITS)
+    assert len(clip.frames) == 8 and clip.fps == pytest.approx(8.0)
+    write_clip(clip.frames, tmp_path / "out.mp4", fps=clip.fps, audio_from=source)
+    info = probe(tmp_path / "out.mp4")
+    assert (info.frames, info.width, info.height, info.has_audio) == (8, 48, 32, True)
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert container.streams.audio[0].codec_context.name == "aac"
+
+
 def test_a_clip_without_sound_stays_silent(tmp_path: Path) -> None:
     source = write_test_clip(tmp_path / "in.mp4", moving_square(4), fps=4)
     write_clip(
