@@ -4,10 +4,10 @@ message. PyAV (through ``engine.video.clip``), never torch.
 
 Before the download, what Telegram says of it (its size, its length, its pixels) is held to
 the limits, so a clip that would be refused costs no download. After it, the container itself
-is read (``engine.video.clip.probe``: its packets, nothing decoded) and held to the same limits
-(``engine.video.limits.check``), so that a person hears at once, in their language, which
-limit a clip exceeds rather than minutes later from a worker. The clip is stored as it came:
-the worker decodes it and scales its frames itself.
+is read (``engine.video.clip.probe``: its packets, and its first frame for the rotation) and
+held to the same limits (``engine.video.limits.check``), so that a person hears at once, in
+their language, which limit a clip exceeds rather than minutes later from a worker. The clip
+is stored as it came: the worker decodes it and scales its frames itself.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def check_clip_attachment(
 
 def check_clip(data: bytes, *, limits: ClipLimits) -> ClipUpload:
     """The clip ready to store, or ClipRefused saying which limit it exceeds (or that it is
-    no clip at all); reads only the container's packets, in a temporary file."""
+    no clip at all); reads the container's packets and first frame, in a temporary file."""
     if not data:
         raise ClipRefused("clip_corrupt")
     handle, path = tempfile.mkstemp(prefix="clip-", suffix=".upload")
@@ -137,6 +137,8 @@ def first_frame(data: bytes, side: int) -> bytes:
         with av.open(io.BytesIO(data), mode="r") as container:
             for frame in container.decode(video=0):
                 picture = frame.to_image().convert("RGB")
+                if frame.rotation:  # a phone held upright: as the worker turns the frames
+                    picture = picture.rotate(frame.rotation, expand=True)
                 return small_jpeg(picture, side)[0]
     except (av.FFmpegError, IndexError) as e:
         raise ValueError(f"no frame could be decoded ({e})") from None
