@@ -62,6 +62,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from engine.contract import FailureKind, JobParams, dump_params
+from engine.jobs import clip_frames
 from engine.jobs.blobs import MissingPicture, use_pictures
 from engine.jobs.db import database_now, dialect_of
 from engine.jobs.models import FINISHED_STATES, Job, JobState, User, utcnow
@@ -215,6 +216,7 @@ def cancel(s: Session, job_id: int, *, user_id: int, now: datetime | None = None
         .execution_options(synchronize_session=False)
     )
     if taken.rowcount == 1:  # type: ignore[attr-defined]
+        clip_frames.drop(s, job_id)  # a video's frames from a dead attempt: never resumed now
         logger.info("job %s cancelled by its owner while queued", job_id)
         return True
     flagged = s.execute(
@@ -617,6 +619,8 @@ def reclaim_expired(s: Session, *, now: datetime | None = None) -> int:
             job.attempts,
             job.state,
         )
+        if job.state in FINISHED_STATES:
+            clip_frames.drop(s, job.id)  # a video's frames: no attempt will resume from them
     s.flush()
     return len(expired)
 

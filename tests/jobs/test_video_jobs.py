@@ -261,14 +261,13 @@ def test_a_video_that_fails_for_good_drops_its_frames(
     assert _stored(maker, job_id) == {}  # no attempt will resume from them
 
 
-def test_frames_left_by_a_job_cancelled_in_the_queue_go_when_it_is_pruned(
-    maker: Maker, people: list[int], picture: str, tmp_path: Path
+@pytest.mark.parametrize("end", ["cancelled in the queue", "out of attempts"])
+def test_frames_a_dead_worker_left_go_once_no_attempt_will_resume(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path, end: str
 ) -> None:
-    """A worker died, the job went back to the queue with its frames, and its owner cancelled
-    it there: the frames go with the job once it is old enough to be pruned."""
-    from engine.jobs import prune
-
-    job_id = submit(maker, people[0], picture, params=VIDEO)
+    """A worker died and left frames; then its owner cancelled the job while it waited for
+    another worker, or the job had had all its attempts: the frames go at once."""
+    job_id = submit(maker, people[0], picture, params=VIDEO, max_attempts=1)
 
     def die(inputs: JobInput, index: int) -> None:
         if index == 1:
@@ -276,15 +275,42 @@ def test_frames_left_by_a_job_cancelled_in_the_queue_go_when_it_is_pruned(
 
     with pytest.raises(_Killed):
         make_worker(maker, tmp_path, _FakeVideoRun(maker, after=die)).run(once=True)
-    _lease_passes(maker, job_id)
-    with maker.begin() as s:
-        assert queue.reclaim_expired(s) == 1
-    with maker.begin() as s:
-        assert queue.cancel(s, job_id, user_id=people[0])
-    assert job(maker, job_id).state == JobState.CANCELLED
     assert set(_stored(maker, job_id)) == {0, 1}
+    _lease_passes(maker, job_id)
+    if end == "cancelled in the queue":
+        with maker.begin() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(max_attempts=2))
+        with maker.begin() as s:
+            assert queue.reclaim_expired(s) == 1
+        assert job(maker, job_id).state == JobState.QUEUED
+        assert set(_stored(maker, job_id)) == {0, 1}  # kept for the next attempt...
+        with maker.begin() as s:
+            assert queue.cancel(s, job_id, user_id=people[0])
+        assert job(maker, job_id).state == JobState.CANCELLED
+    else:
+        with maker.begin() as s:
+            assert queue.reclaim_expired(s) == 1
+        assert job(maker, job_id).state == JobState.FAILED
+    assert _stored(maker, job_id) == {}  # ...and gone once none will come
+
+
+def test_frames_go_with_their_job_when_it_is_pruned(
+    maker: Maker, people: list[int], picture: str, tmp_path: Path
+) -> None:
+    """Whatever else happened, the frames go with the job (the foreign key's cascade)."""
+    from engine.jobs import prune
+
+    job_id = submit(maker, people[0], picture, params=VIDEO)
     with maker.begin() as s:
+        taken = queue.claim(s, worker_id="w1", lease_seconds=30)
+        assert taken is not None and taken.id == job_id
+        token = str(taken.claim_token)
+        assert clip_frames.store(s, job_id, worker_id="w1", token=token, frames=[_painted(0)])
+        assert queue.complete(
+            s, job_id, worker_id="w1", token=token, result_sha=picture, run_seconds=1
+        )
         assert queue.mark_delivered(s, job_id)
+    assert set(_stored(maker, job_id)) == {0}  # (complete alone does not drop them)
     with maker.begin() as s:
         pruned = prune.prune(s, older_than=timedelta(0), now=utcnow() + timedelta(seconds=1))
     assert pruned.jobs == 1
