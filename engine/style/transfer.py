@@ -215,14 +215,16 @@ def use_bf16(device: torch.device, precision: str) -> bool:
     return supported
 
 
-def _to_tensor(image: Image.Image, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+def tensor_of(image: Image.Image, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """A picture resized to ``size`` (Lanczos) as a 1x3xHxW tensor in [0, 1] on ``device``."""
     resized = image.convert("RGB")
     if resized.size != size:
         resized = resized.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return (pil_to_tensor(resized).float().div(255)).unsqueeze(0).to(device)
 
 
-def _normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+def normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+    """The paintings' blend weights, checked and scaled to sum to one (None: equal)."""
     if count == 0:
         raise ValueError("stylize needs at least one style image")
     if weights is None:
@@ -249,7 +251,7 @@ def stylize(
     ``callback`` gets a :class:`Progress` after every optimiser step; returning False asks it
     to stop: stylize raises :class:`Cancelled` before the next step.
     """
-    weights = _normalised_weights(len(styles), style_weights)
+    weights = normalised_weights(len(styles), style_weights)
     device = next(model.parameters()).device
     bf16 = use_bf16(device, params.precision)
     seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**63)
@@ -283,9 +285,9 @@ def stylize(
     image: torch.Tensor | None = None
     content_t = torch.empty(0)
     for level, (size, level_steps) in enumerate(zip(sizes, params.steps, strict=True), start=1):
-        content_t = _to_tensor(content, size, device)
+        content_t = tensor_of(content, size, device)
         style_ts = [
-            _to_tensor(s, style_size(s.size, size, params.style_scale), device) for s in styles
+            tensor_of(s, style_size(s.size, size, params.style_scale), device) for s in styles
         ]
         if params.keep_colors:
             style_ts = [color.matched_luminance(s, content_t) for s in style_ts]
@@ -306,7 +308,7 @@ def stylize(
                 from engine.style import feedforward
 
                 rough = feedforward.stylize(content, styles, weights=weights)
-                start_image = _to_tensor(rough, size, device)
+                start_image = tensor_of(rough, size, device)
             if params.init_noise > 0:
                 noise = torch.randn(start_image.shape, generator=generator)
                 start_image = (start_image + params.init_noise * noise.to(device)).clamp(0, 1)
@@ -358,7 +360,7 @@ def stylize(
                     loss=last_loss,
                     elapsed=elapsed,
                     eta=eta,
-                    snapshot=functools.partial(_picture, x, content_t, params.keep_colors),
+                    snapshot=functools.partial(picture_of, x, content_t, params.keep_colors),
                 )
                 if callback(progress) is False:
                     logger.info("stylize cancelled at step %d of %d", step, params.total_steps)
@@ -368,7 +370,7 @@ def stylize(
         del optimizer, objective
 
     assert image is not None  # params guarantee at least one level
-    return _picture(image, content_t, params.keep_colors)
+    return picture_of(image, content_t, params.keep_colors)
 
 
 class _Objective(nn.Module):
@@ -467,7 +469,7 @@ def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optim
     )
 
 
-def _picture(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
+def picture_of(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
     """The optimised tensor as an RGB picture, with the photo's colours put back if asked."""
     image = image.detach().clamp(0, 1)
     if keep_colors:
