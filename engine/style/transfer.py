@@ -38,7 +38,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
-from engine.style import color
+from engine.style import buckets, color
 from engine.style.losses import (
     ContentLoss,
     MeanCovarianceStyleLoss,
@@ -94,6 +94,9 @@ class TransferParams:
     # "photo_colors": the photo with the painting's colour statistics; "photo"; "feedforward"
     start: str = "photo_colors"
     ema: float = 0.0  # decay of an average of the last level's iterates, returned instead
+    # Optimise each level at its size bucket's shape (engine/style/buckets.py: a few shapes,
+    # so a GPU's per-shape autotuning is reused), resizing the result back at the end.
+    buckets: bool = False
 
     def __post_init__(self) -> None:
         if self.size < MIN_SIDE:
@@ -267,6 +270,9 @@ def stylize(
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
     sizes = scale_sizes(content.size, params)
+    output_size = sizes[-1]
+    if params.buckets:
+        sizes = [buckets.bucket(size) for size in sizes]
     # Work per level, for the ETA: a step costs about as much as the level's pixel count.
     work = [steps * w * h for steps, (w, h) in zip(params.steps, sizes, strict=True)]
     logger.info(
@@ -370,7 +376,10 @@ def stylize(
         del optimizer, objective
 
     assert image is not None  # params guarantee at least one level
-    return picture_of(image, content_t, params.keep_colors)
+    picture = picture_of(image, content_t, params.keep_colors)
+    if picture.size != output_size:  # a bucket's shape, back to the photo's
+        picture = picture.resize(output_size, Image.Resampling.LANCZOS)
+    return picture
 
 
 class _Objective(nn.Module):
