@@ -97,21 +97,33 @@ def tiled_memory(size: tuple[int, int], tile: int, *, bf16: bool) -> int:
     return MODEL_BYTES + picture_memory(size) + network_memory(tile_pixels, bf16=bf16)
 
 
-def choose_tile(size: tuple[int, int], *, budget: int, bf16: bool) -> int:
-    """The largest tile side (a multiple of 32, or the picture's long side) whose estimated
-    run fits in ``budget`` bytes; ValueError when not even the smallest tile does."""
+def whole_memory(size: tuple[int, int], *, bf16: bool, history: int) -> int:
+    """The estimated peak of an untiled run (:func:`stylize`, L-BFGS with ``history`` pairs
+    of picture-sized vectors; 0 for Adam, which keeps two)."""
+    vectors = 2 * history if history else 2
+    pixels = size[0] * size[1]
+    return MODEL_BYTES + network_memory(pixels, bf16=bf16) + pixels * 3 * 4 * (vectors + 4)
+
+
+def choose_tile(
+    size: tuple[int, int], *, budget: int, bf16: bool, history: int = 50
+) -> int:
+    """The largest tile side that fits in ``budget`` bytes: the picture's long side when an
+    untiled run (L-BFGS with ``history``) fits, else a multiple of 32 for the tiled run;
+    ValueError when not even the smallest tile does."""
     long_side = max(size)
-    if tiled_memory(size, long_side, bf16=bf16) <= budget:
+    if whole_memory(size, bf16=bf16, history=history) <= budget:
         return long_side
-    tile = (long_side // TILE_MULTIPLE) * TILE_MULTIPLE
+    # A tile as long as the picture would be the untiled run, which did not fit.
+    tile = ((long_side - 1) // TILE_MULTIPLE) * TILE_MULTIPLE
     while tile >= tiles.MIN_TILE:
         if tiled_memory(size, tile, bf16=bf16) <= budget:
             return tile
         tile -= TILE_MULTIPLE
     need = tiled_memory(size, tiles.MIN_TILE, bf16=bf16)
     raise ValueError(
-        f"a {size[0]}x{size[1]} picture needs at least {need / 2**30:.1f} GiB even in "
-        f"{tiles.MIN_TILE} px tiles; the budget is {budget / 2**30:.1f} GiB"
+        f"a {size[0]}x{size[1]} picture needs at least {need / 2**30:.2f} GiB even in "
+        f"{tiles.MIN_TILE} px tiles; the budget is {budget / 2**30:.2f} GiB"
     )
 
 
@@ -129,6 +141,59 @@ def free_memory(device: torch.device) -> int:
     except OSError:
         pass
     return 4 * 2**30  # a guess a small machine survives
+
+
+def stylize_poster(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    *,
+    model: VGG19Features,
+    params: TransferParams,
+    max_memory: int | None = None,
+    style_weights: Sequence[float] | None = None,
+    callback: Callable[[Progress], bool | None] | None = None,
+) -> Image.Image:
+    """A poster: the photo enlarged to ``params.size`` (Lanczos; a photo is seldom as large
+    as a poster), painted in the largest tiles whose run fits ``max_memory`` bytes (None: the
+    device's free memory, :func:`free_memory`)."""
+    device = next(model.parameters()).device
+    content = enlarged(content, params.size)
+    tile = tile_for(content.size, params, device=device, max_memory=max_memory)
+    return stylize_tiled(content, styles, model=model, params=params, tile=tile,
+                         style_weights=style_weights, callback=callback)
+
+
+def enlarged(photo: Image.Image, size: int) -> Image.Image:
+    """The photo with its long side enlarged to ``size`` (Lanczos); as it is if larger."""
+    factor = size / max(photo.size)
+    if factor <= 1:
+        return photo
+    return photo.resize(
+        (round(photo.width * factor), round(photo.height * factor)), Image.Resampling.LANCZOS
+    )
+
+
+def tile_for(
+    content_size: tuple[int, int],
+    params: TransferParams,
+    *,
+    device: torch.device,
+    max_memory: int | None = None,
+) -> int:
+    """The tile side for painting a photo of ``content_size`` with ``params`` within
+    ``max_memory`` bytes (None: :func:`free_memory`); the long side when no tiling is needed."""
+    final = scale_sizes(content_size, params)[-1]
+    budget = free_memory(device) if max_memory is None else max_memory
+    bf16 = use_bf16(device, params.precision)
+    history = params.lbfgs_history if params.optimizer == "lbfgs" else 0
+    tile = choose_tile(final, budget=budget, bf16=bf16, history=history)
+    if tile < max(final):
+        logger.info(
+            "%dx%d in %d px tiles: estimated peak %.1f GiB of a %.1f GiB budget",
+            final[0], final[1], tile, tiled_memory(final, tile, bf16=bf16) / 2**30,
+            budget / 2**30,
+        )
+    return tile
 
 
 def default_overlap(tile: int) -> int:
