@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from PIL import Image as PILImage
 
-from engine import images
+from engine import contract, images
 from engine.contract import FailureKind, JobKind, PhotoParams
 from engine.env import SettingsError
 from engine.jobs import outputs, worker
@@ -39,7 +39,7 @@ from engine.jobs.worker import (
     Snapshot,
     Stopped,
 )
-from engine.style import quality, transfer
+from engine.style import quality, tiled, transfer
 from engine.style.settings import StyleSettings
 from engine.style.vgg import VGG19Features, WeightsError, load_vgg19, resolve_device
 
@@ -54,14 +54,36 @@ class StyleRunner:
     """The real engine: VGG-19 loaded once, then one :func:`engine.style.transfer.stylize` per
     job."""
 
-    def __init__(self, device: str, *, weights_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        device: str,
+        *,
+        weights_path: str | Path | None = None,
+        max_memory_gib: float | None = None,
+        poster_max_side: int | None = None,
+    ) -> None:
         self.device = resolve_device(device)
         self.model: VGG19Features = load_vgg19(self.device, weights_path=weights_path)
+        self.max_memory = int(max_memory_gib * 2**30) if max_memory_gib else None
+        self.memory_gib: float | None = None
+        if self.device.type == "cuda":
+            total = torch.cuda.get_device_properties(self.device).total_memory
+            self.memory_gib = total / 2**30
+        # The largest poster this worker paints: configured, else what its GPU holds; a CPU
+        # worker paints a poster it is given, but offers none unless configured to.
+        self.poster_side = poster_max_side or (
+            contract.poster_side(self.memory_gib) if self.memory_gib is not None else None
+        )
 
     def describe(self) -> str:
+        """The worker registry's ``device``: the bot reads a worker's posters from it."""
+        details = []
         if self.device.type == "cuda":
-            return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
-        return str(self.device)
+            details.append(torch.cuda.get_device_name(self.device))
+            details.append(f"{self.memory_gib:.0f} GiB")
+        if self.poster_side is not None:
+            details.append(contract.poster_tag(self.poster_side))
+        return f"{self.device} ({', '.join(details)})" if details else str(self.device)
 
     def __call__(self, job: JobInput, progress: Progress) -> JobResult:
         # Each kind of job and what makes it: a new kind gets its row here.
@@ -91,7 +113,10 @@ class StyleRunner:
             return reason is None
 
         try:
-            picture = self._stylize(content, styles, params, weights, callback)
+            if job.params.poster:
+                picture = self._poster(content, styles, params, weights, callback)
+            else:
+                picture = self._stylize(content, styles, params, weights, callback)
         except transfer.Cancelled:
             # stylize stops only when the callback said so, and the callback noted why.
             raise Stopped(stop[-1]) from None
@@ -128,6 +153,41 @@ class StyleRunner:
                     ) from None
                 logger.warning("out of GPU memory at %d px; trying %d px", size, smaller)
                 size = smaller
+
+
+    def _poster(
+        self,
+        content: PILImage.Image,
+        styles: Sequence[PILImage.Image],
+        params: transfer.TransferParams,
+        weights: Sequence[float],
+        callback: Callable[[transfer.Progress], bool],
+    ) -> PILImage.Image:
+        """A poster, tiled within this worker's memory budget; in smaller tiles each time the
+        GPU runs out of memory all the same (the estimate is an estimate)."""
+        if self.poster_side is not None and params.size > self.poster_side:
+            logger.info("poster of %d px asked; this worker paints %d px", params.size,
+                        self.poster_side)
+            params = dataclasses.replace(params, size=self.poster_side)
+        budget = self.max_memory
+        while True:
+            try:
+                return tiled.stylize_poster(
+                    content,
+                    styles,
+                    model=self.model,
+                    params=params,
+                    max_memory=budget,
+                    style_weights=weights,
+                    callback=callback,
+                )
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                budget = int((budget or tiled.free_memory(self.device)) * OOM_SHRINK)
+                logger.warning("out of GPU memory in a poster; a budget of %.1f GiB next",
+                               budget / 2**30)
+            except tiled.BudgetTooSmall as e:
+                raise BadJob(str(e), FailureKind.OUT_OF_MEMORY) from None
 
 
 def small_snapshot(p: transfer.Progress) -> Snapshot | None:
@@ -169,7 +229,12 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
 
     def start() -> StyleRunner:
         try:
-            runner = StyleRunner(args.device or style.device, weights_path=style.weights_path)
+            runner = StyleRunner(
+                args.device or style.device,
+                weights_path=style.weights_path,
+                max_memory_gib=style.max_memory_gib,
+                poster_max_side=style.poster_max_side,
+            )
         except (ValueError, RuntimeError, WeightsError) as e:
             raise EngineUnavailable(f"cannot start the engine: {e}") from None
         if runner.device.type == "cpu" and settings.cpu_nice:

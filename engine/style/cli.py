@@ -216,7 +216,7 @@ def _run(argv: list[str], prog: str) -> int:
             content = tiled.enlarged(content, params.size)
         try:
             tile = tiled.tile_for(content.size, params, device=device, max_memory=max_memory)
-        except ValueError as e:  # the budget cannot hold even the smallest tile
+        except tiled.BudgetTooSmall as e:
             raise UsageError(str(e)) from None
 
     bar = _ProgressBar(

@@ -80,6 +80,10 @@ MODEL_BYTES = 80 * 2**20  # VGG-19's conv weights up to relu5_1 (fp32), with a b
 TILE_MULTIPLE = 32  # tile sides are multiples of this (VGG-19 halves the size four times)
 
 
+class BudgetTooSmall(ValueError):
+    """Not even the smallest tile fits the memory budget; the message says how much it needs."""
+
+
 def network_memory(pixels: int, *, bf16: bool) -> int:
     """Bytes one forward and backward pass through VGG-19 needs for an input of ``pixels``."""
     per_pixel = ACTIVATIONS_PER_PIXEL * (2 if bf16 else 4) + GRAM_ELEMENTS_PER_PIXEL * 4
@@ -110,7 +114,7 @@ def choose_tile(
 ) -> int:
     """The largest tile side that fits in ``budget`` bytes: the picture's long side when an
     untiled run (L-BFGS with ``history``) fits, else a multiple of 32 for the tiled run;
-    ValueError when not even the smallest tile does."""
+    BudgetTooSmall when not even the smallest tile does."""
     long_side = max(size)
     if whole_memory(size, bf16=bf16, history=history) <= budget:
         return long_side
@@ -121,7 +125,7 @@ def choose_tile(
             return tile
         tile -= TILE_MULTIPLE
     need = tiled_memory(size, tiles.MIN_TILE, bf16=bf16)
-    raise ValueError(
+    raise BudgetTooSmall(
         f"a {size[0]}x{size[1]} picture needs at least {need / 2**30:.2f} GiB even in "
         f"{tiles.MIN_TILE} px tiles; the budget is {budget / 2**30:.2f} GiB"
     )

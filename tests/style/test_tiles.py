@@ -96,5 +96,5 @@ def test_a_smaller_budget_picks_smaller_tiles() -> None:
 
 def test_a_picture_that_fits_is_not_tiled_and_a_hopeless_budget_says_so() -> None:
     assert tiled.choose_tile((512, 384), budget=8 * 2**30, bf16=True) == 512
-    with pytest.raises(ValueError, match="GiB"):
+    with pytest.raises(tiled.BudgetTooSmall, match="GiB"):
         tiled.choose_tile((8192, 8192), budget=2**30, bf16=True)
