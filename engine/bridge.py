@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 OOM_SHRINK = 0.7  # after running out of GPU memory, try again at this fraction of the size
 OOM_FLOOR = 128  # ...but not below this long side: a person would not want it
 RESULT_QUALITY = 95  # results are stored as JPEG at this quality
+DEVICE_COLUMN = 64  # workers.device's length (engine/jobs/models.py)
 
 
 class StyleRunner:
@@ -76,14 +77,19 @@ class StyleRunner:
         )
 
     def describe(self) -> str:
-        """The worker registry's ``device``: the bot reads a worker's posters from it."""
-        details = []
+        """The worker registry's ``device``: the bot reads a worker's posters from it. The GPU's
+        name is shortened if need be, so that the whole fits the registry's column."""
+        tail = []
         if self.device.type == "cuda":
-            details.append(torch.cuda.get_device_name(self.device))
-            details.append(f"{self.memory_gib:.0f} GiB")
+            tail.append(f"{self.memory_gib:.0f} GiB")
         if self.poster_side is not None:
-            details.append(contract.poster_tag(self.poster_side))
-        return f"{self.device} ({', '.join(details)})" if details else str(self.device)
+            tail.append(contract.poster_tag(self.poster_side))
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else ""
+        if not name and not tail:
+            return str(self.device)
+        room = DEVICE_COLUMN - len(f"{self.device} (, {', '.join(tail)})")
+        details = ([name[: max(room, 0)]] if name else []) + tail
+        return f"{self.device} ({', '.join(d for d in details if d)})"
 
     def __call__(self, job: JobInput, progress: Progress) -> JobResult:
         # Each kind of job and what makes it: a new kind gets its row here.

@@ -127,3 +127,16 @@ def test_a_gpu_worker_paints_a_poster_and_says_it_paints_them(
     assert device.startswith("cuda") and poster_side_of(device) in (4096, 8192)
     pixels = torch.tensor(list(result.convert("L").getdata()), dtype=torch.float32)
     assert float(pixels.std()) > 1  # a picture, not a flat colour
+
+
+def test_a_long_gpu_name_is_shortened_to_fit_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = object.__new__(bridge.StyleRunner)
+    runner.device, runner.memory_gib, runner.poster_side = torch.device("cuda:0"), 15.9, 4096
+    monkeypatch.setattr(
+        torch.cuda, "get_device_name", lambda device: "NVIDIA GeForce RTX 4090 Laptop GPU Max-Q"
+    )
+    described = runner.describe()
+    assert len(described) <= bridge.DEVICE_COLUMN
+    assert described.startswith("cuda:0 (NVIDIA GeForce")
+    assert described.endswith(", 16 GiB, posters to 4096 px)")
+    assert poster_side_of(described) == 4096
