@@ -263,6 +263,13 @@ def main(argv: list[str] | None = None) -> int:
         "--max-memory", type=float, metavar="GIB", help="the poster's budget (default: free)"
     )
     parser.add_argument("--poster-size", type=int, default=4096, help="the poster's long side")
+    parser.add_argument(
+        "--throughput-size", type=int, default=512, help="the throughput section's long side"
+    )
+    parser.add_argument(
+        "--counts", type=int, nargs="+", default=list(THROUGHPUT_COUNTS),
+        help="jobs at once in the throughput section",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     device = resolve_device(args.device)
@@ -527,9 +534,10 @@ def throughput_table(
     painting: Image.Image,
     args: argparse.Namespace,
 ) -> str:
-    """Jobs at once at 512 px (fast preset): one after another against one batch."""
-    size = 64 if args.quick else 512
-    counts = (1, 2, 4) if args.quick else THROUGHPUT_COUNTS
+    """Jobs at once at 512 px (the fast preset's schedule for the device): one after another
+    against one batch."""
+    size = 64 if args.quick else args.throughput_size
+    counts = (1, 2, 4) if args.quick else args.counts
     params = params_from_options(preset="fast", device=device, size=size, seed=0)
     if args.quick:
         params = _toy(params, size)

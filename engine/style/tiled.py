@@ -78,6 +78,10 @@ WORKSPACE_FACTOR = 1.5
 PICTURE_COPIES = 8
 MODEL_BYTES = 80 * 2**20  # VGG-19's conv weights up to relu5_1 (fp32), with a bf16 copy
 TILE_MULTIPLE = 32  # tile sides are multiples of this (VGG-19 halves the size four times)
+# What one tile costs beyond its pixels, in pixels' worth: the launches and the Python around a
+# forward and backward pass. A 512 px picture is launch-bound on a large GPU (issue #16), so
+# 512 x 512; a first figure, to be measured (bench_engine.py --sections poster).
+TILE_OVERHEAD_PIXELS = 512 * 512
 
 
 class BudgetTooSmall(ValueError):
@@ -112,23 +116,38 @@ def whole_memory(size: tuple[int, int], *, bf16: bool, history: int) -> int:
 def choose_tile(
     size: tuple[int, int], *, budget: int, bf16: bool, history: int = 50
 ) -> int:
-    """The largest tile side that fits in ``budget`` bytes: the picture's long side when an
-    untiled run (L-BFGS with ``history``) fits, else a multiple of 32 for the tiled run;
-    BudgetTooSmall when not even the smallest tile does."""
+    """The tile side for a picture of ``size`` within ``budget`` bytes: the picture's long side
+    when an untiled run (L-BFGS with ``history``) fits; else, of the tile sides (multiples of
+    32) whose tiled run fits, the one with the least work per step (:func:`step_work`), the
+    larger on a tie. BudgetTooSmall when not even the smallest tile fits."""
     long_side = max(size)
     if whole_memory(size, bf16=bf16, history=history) <= budget:
         return long_side
     # A tile as long as the picture would be the untiled run, which did not fit.
-    tile = ((long_side - 1) // TILE_MULTIPLE) * TILE_MULTIPLE
-    while tile >= tiles.MIN_TILE:
-        if tiled_memory(size, tile, bf16=bf16) <= budget:
-            return tile
-        tile -= TILE_MULTIPLE
-    need = tiled_memory(size, tiles.MIN_TILE, bf16=bf16)
-    raise BudgetTooSmall(
-        f"a {size[0]}x{size[1]} picture needs at least {need / 2**30:.2f} GiB even in "
-        f"{tiles.MIN_TILE} px tiles; the budget is {budget / 2**30:.2f} GiB"
-    )
+    fitting = [
+        tile
+        for tile in range(tiles.MIN_TILE, long_side, TILE_MULTIPLE)
+        if tiled_memory(size, tile, bf16=bf16) <= budget
+    ]
+    if not fitting:
+        need = tiled_memory(size, tiles.MIN_TILE, bf16=bf16)
+        raise BudgetTooSmall(
+            f"a {size[0]}x{size[1]} picture needs at least {need / 2**30:.2f} GiB even in "
+            f"{tiles.MIN_TILE} px tiles; the budget is {budget / 2**30:.2f} GiB"
+        )
+    return min(fitting, key=lambda tile: (step_work(size, tile), -tile))
+
+
+def step_work(size: tuple[int, int], tile: int) -> int:
+    """The work of one tiled step, in pixels' worth: each tile of a typical (half-shifted)
+    layout costs its pixels and :data:`TILE_OVERHEAD_PIXELS`. The largest tile that fits is
+    not always the cheapest: a 4064 px tile over a 4096 px picture needs three tiles a row
+    where 3072 px ones need three too, each smaller."""
+    overlap = default_overlap(tile)
+    columns = len(tiles.axis_starts(size[0], tile, overlap, 0.5))
+    rows = len(tiles.axis_starts(size[1], tile, overlap, 0.5))
+    pixels = min(tile, size[0]) * min(tile, size[1])
+    return columns * rows * (pixels + TILE_OVERHEAD_PIXELS)
 
 
 def free_memory(device: torch.device) -> int:

@@ -83,15 +83,24 @@ def test_the_seam_figure_sees_a_step_along_a_border_and_none_elsewhere() -> None
 
 def test_a_smaller_budget_picks_smaller_tiles() -> None:
     size = (4096, 3072)
-    big = tiled.choose_tile(size, budget=20 * 2**30, bf16=True)
-    small = tiled.choose_tile(size, budget=4 * 2**30, bf16=True)
-    assert small < big < 4096
-    assert big % 32 == 0 and small % 32 == 0
-    for tile, budget in ((big, 20 * 2**30), (small, 4 * 2**30)):
-        assert tiled.tiled_memory(size, tile, bf16=True) <= budget
-        assert tiled.tiled_memory(size, tile + 32, bf16=True) > budget
-    # fp32 activations take twice the bytes: a smaller tile in the same budget.
-    assert tiled.choose_tile(size, budget=20 * 2**30, bf16=False) < big
+    chosen = {
+        gib: tiled.choose_tile(size, budget=gib * 2**30, bf16=True) for gib in (2, 3, 12, 20)
+    }
+    assert chosen[2] < chosen[3] < chosen[12] < chosen[20] < 4096
+    for gib, tile in chosen.items():
+        assert tile % 32 == 0
+        assert tiled.tiled_memory(size, tile, bf16=True) <= gib * 2**30
+    # fp32 activations take twice the bytes: no larger a tile in the same budget.
+    assert tiled.choose_tile(size, budget=3 * 2**30, bf16=False) < chosen[3]
+
+
+def test_the_tile_chosen_is_the_least_work_of_those_that_fit() -> None:
+    size, budget = (4096, 3072), 20 * 2**30
+    tile = tiled.choose_tile(size, budget=budget, bf16=True)
+    fitting = [t for t in range(32, 4096, 32) if tiled.tiled_memory(size, t, bf16=True) <= budget]
+    assert tiled.step_work(size, tile) == min(tiled.step_work(size, t) for t in fitting)
+    # Here less than the largest tile that fits would cost.
+    assert tiled.step_work(size, tile) < tiled.step_work(size, max(fitting))
 
 
 def test_a_picture_that_fits_is_not_tiled_and_a_hopeless_budget_says_so() -> None:
