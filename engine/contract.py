@@ -56,7 +56,8 @@ DEFAULT_POSTER_SIZE = 4096
 POSTER_SIDES = ((80, 8192), (24, 4096))  # (GiB of GPU memory at least, largest poster side)
 # The long side pictures people send are kept at (the bot scales larger ones down once, as
 # they come in): the engine never works on more than the largest result, so more pixels
-# would only cost storage and decoding. Larger results (posters) raise it here.
+# would only cost storage and decoding. Posters enlarge the photo to their size instead
+# (engine/style/tiled.enlarged): a photo Telegram sends is never that large anyway.
 MAX_PICTURE_SIDE = MAX_SIZE
 STRENGTH_RANGE = (0.1, 10.0)  # multiplies the style weight
 STYLE_SCALE_RANGE = (0.25, 4.0)  # the painting's size relative to the result

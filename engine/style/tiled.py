@@ -237,7 +237,11 @@ def stylize_tiled(
     callback: Callable[[Progress], bool | None] | None = None,
 ) -> Image.Image:
     """:func:`~engine.style.transfer.stylize`, with levels larger than ``tile`` optimised in
-    overlapping tiles of side ``tile``; the same arguments, callback and Cancelled."""
+    overlapping tiles of side ``tile``; the same arguments, callback and Cancelled.
+
+    At tiled levels ``params.ema`` is not applied (no average of the iterates is kept, to
+    keep the memory of one picture copy), and a first level that is tiled starts from the
+    photo (``start="feedforward"`` needs a whole first level)."""
     if params.style_loss != "gram":
         raise ValueError("tiled optimisation supports the Gram style loss only")
     if tile < tiles.MIN_TILE:
@@ -390,6 +394,9 @@ class _TiledRun:
             start = target.clone()
             if params.start == "photo_colors" and not params.keep_colors:
                 start = color.matched_colors(start, style_ts[0])
+            if params.init_noise > 0:
+                noise = torch.randn(start.shape, generator=self.generator).to(self.device)
+                start = (start + params.init_noise * noise).clamp(0, 1)
         else:
             start = F.interpolate(
                 previous, size=(size[1], size[0]), mode="bicubic", align_corners=False
