@@ -24,7 +24,8 @@ tile to look like the painting (a little stronger than Gatys et al.'s one Gram f
 picture); the shifting tiles keep that from drawing a grid.
 
 :func:`choose_tile` turns a memory budget (``--max-memory``, or the device's free memory) into
-the largest tile that fits, from the estimate :func:`network_memory` makes.
+a tile: of those whose estimated run fits (:func:`tiled_memory`), the one with the least work
+per step (:func:`step_work`).
 """
 
 from __future__ import annotations
@@ -177,8 +178,8 @@ def stylize_poster(
     callback: Callable[[Progress], bool | None] | None = None,
 ) -> Image.Image:
     """A poster: the photo enlarged to ``params.size`` (Lanczos; a photo is seldom as large
-    as a poster), painted in the largest tiles whose run fits ``max_memory`` bytes (None: the
-    device's free memory, :func:`free_memory`)."""
+    as a poster), painted in the tiles :func:`choose_tile` picks for ``max_memory`` bytes
+    (None: the device's free memory, :func:`free_memory`)."""
     device = next(model.parameters()).device
     content = enlarged(content, params.size)
     tile = tile_for(content.size, params, device=device, max_memory=max_memory)
