@@ -46,6 +46,7 @@ def paint_a_poster(
         return result, str(registered.device)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_worker_paints_a_poster_in_tiles_at_the_poster_size(
     maker: Maker, people: list[int], tmp_path: Path, caplog: pytest.LogCaptureFixture

@@ -21,6 +21,7 @@ def stylize(*args: str | Path) -> int:
     return cli.main([*map(str, args)], prog="engine stylize", command="stylize")
 
 
+@pytest.mark.slow
 def test_a_poster_is_the_photo_enlarged_and_painted_in_tiles_within_the_budget(
     tmp_path: Path,
     pictures: tuple[Path, Path],

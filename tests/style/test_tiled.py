@@ -55,6 +55,7 @@ def test_a_picture_within_one_tile_is_painted_as_stylize_paints_it(
     assert np.array_equal(np.asarray(whole), np.asarray(tiled))
 
 
+@pytest.mark.slow
 def test_tiled_levels_report_every_step_of_the_whole_schedule_and_can_be_cancelled(
     vgg: VGG19Features,
 ) -> None:
@@ -78,6 +79,7 @@ def test_tiled_levels_report_every_step_of_the_whole_schedule_and_can_be_cancell
                       callback=lambda p: p.step < 3)
 
 
+@pytest.mark.slow
 def test_the_same_seed_paints_the_same_tiled_picture(vgg: VGG19Features) -> None:
     photo = photo_like(64, 48, seed=1, hue=0)
     painting = painting_like(40, 40, seed=2)
