@@ -5,6 +5,22 @@
     python bench/bench_engine.py --device cuda --sizes 512 1024 2048  # GPU, with peak memory
     python bench/bench_engine.py --device cuda --no-pastiche --own-size --studies --warm --repeat 2
                                                        # what a running worker spends per job
+    python bench/bench_engine.py --device cuda         # + shapes, throughput, a 4096 px poster
+    python bench/bench_engine.py --quick               # those three sections, tiny, on the CPU
+
+With ``--device cuda`` three more sections follow the table (``--sections`` picks; a warmed-up
+network, as in a running worker):
+
+- *shapes*: every preset at its own size on a picture shape the worker has not met (new), on
+  the same shape again (seen), and with size buckets on a new photo shape whose bucket it has
+  met (engine/style/buckets.py);
+- *throughput*: 1, 4, 8 and 16 jobs at 512 px (the fast preset), one after another and as one
+  batch (engine/style/batch.py): results per second and each job's mean latency;
+- *poster*: a 4096 px poster (the balanced preset's poster schedule), tiled within
+  ``--max-memory`` GiB (default: the GPU's free memory): time, tile, estimated and peak memory.
+
+``--quick`` runs those three at toy sizes (64 px, 1-4 jobs, a 192 px poster in 64 px tiles),
+on the CPU too, to check the code in a minute; its numbers measure nothing.
 
 For each size it runs pastiche (its own ``PasticheArtist``, 300 one-evaluation L-BFGS steps,
 its defaults otherwise) and our presets, then measures every output the same way with
@@ -47,11 +63,13 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from engine.contract import PRESET_NAMES
+from engine.contract import PRESET_NAMES, PhotoParams
 from engine.images import open_image, save_image
+from engine.style import tiled
+from engine.style.batch import BatchJob, stylize_batch
 from engine.style.evaluation import distances
-from engine.style.quality import params_from_options
-from engine.style.transfer import TransferParams, stylize, use_bf16
+from engine.style.quality import params_from_options, transfer_params
+from engine.style.transfer import TransferParams, scale_sizes, stylize, use_bf16
 from engine.style.vgg import VGG19Features, load_vgg19, resolve_device
 
 logger = logging.getLogger("bench_engine")
@@ -61,6 +79,8 @@ DEFAULT_CONTENT = SHARED / "content" / "tubingen.jpg"
 DEFAULT_STYLE = SHARED / "styles" / "starry_night.jpg"
 STUDIES = ("precision", "optimizer", "compile", "autotune")
 NO_AUTOTUNE = "balanced, no cuDNN autotuning"  # the "autotune" study's run (GPU only)
+SECTIONS = ("table", "shapes", "throughput", "poster")
+THROUGHPUT_COUNTS = (1, 4, 8, 16)
 
 
 @dataclass
@@ -232,6 +252,24 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=1, help="run each of ours this many times (rows #2, ...)"
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "out")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        help="what to run (default: table; on cuda all; with --quick all but the table)",
+    )
+    parser.add_argument("--quick", action="store_true", help="toy sizes, to check the code")
+    parser.add_argument(
+        "--max-memory", type=float, metavar="GIB", help="the poster's budget (default: free)"
+    )
+    parser.add_argument("--poster-size", type=int, default=4096, help="the poster's long side")
+    parser.add_argument(
+        "--throughput-size", type=int, default=512, help="the throughput section's long side"
+    )
+    parser.add_argument(
+        "--counts", type=int, nargs="+", default=list(THROUGHPUT_COUNTS),
+        help="jobs at once in the throughput section",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     device = resolve_device(args.device)
@@ -239,6 +277,47 @@ def main(argv: list[str] | None = None) -> int:
     content_image = open_image(args.content)
     style_image = open_image(args.style)
     evaluator = load_vgg19(device)  # fp32, no autocast: the same yardstick for every output
+    sections = args.sections
+    if sections is None:
+        if args.quick:
+            sections = ["shapes", "throughput", "poster"]
+        elif device.type == "cuda":
+            sections = list(SECTIONS)
+        else:
+            sections = ["table"]
+    if "table" in sections:
+        run_table(args, device, content_image, style_image, evaluator)
+    extra = [name for name in sections if name != "table"]
+    if extra:
+        model = warmed_up(device, args.weights)
+        command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]])
+        reports = [
+            f"Machine: {machine()}\nCommand: `{command}`"
+            + ("\n(--quick: toy sizes, checking the code; the numbers measure nothing)"
+               if args.quick else "")
+        ]
+        if "shapes" in extra:
+            reports.append(shapes_table(model, device, content_image, style_image, args))
+        if "throughput" in extra:
+            reports.append(throughput_table(model, device, content_image, style_image, args))
+        if "poster" in extra:
+            reports.append(
+                poster_table(model, evaluator, device, content_image, style_image, args)
+            )
+        report = "\n\n".join(reports) + "\n"
+        print(report)
+        (args.out / "engine_gpu.md").write_text(report)
+    return 0
+
+
+def run_table(
+    args: argparse.Namespace,
+    device: torch.device,
+    content_image: Image.Image,
+    style_image: Image.Image,
+    evaluator: VGG19Features,
+) -> str:
+    """The table of presets and studies against pastiche (the first section)."""
     loaded = warmed_up(device, args.weights) if args.warm else None
 
     rows: list[Row] = []
@@ -367,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     pictures.append(("painting", style_image))
     side_by_side(pictures, args.out / "side_by_side.jpg")
 
-    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     report = "\n".join(
         [
             f"Machine: {machine()}; load average {load_before:.1f} at the start, "
@@ -388,7 +467,174 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report)
     (args.out / "engine.md").write_text(report)
-    return 0
+    return report
+
+
+def _toy(params: TransferParams, size: int) -> TransferParams:
+    """``params`` at a toy size and a tenth of the steps (--quick)."""
+    steps = tuple(max(1, n // 10) for n in params.steps)
+    return dataclasses.replace(params, size=size, steps=steps)
+
+
+def _shaped(photo: Image.Image, width: int, height: int) -> Image.Image:
+    return photo.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _peak_mib(device: torch.device) -> str:
+    if device.type != "cuda":
+        return "-"
+    return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f}"
+
+
+def shapes_table(
+    model: VGG19Features,
+    device: torch.device,
+    photo: Image.Image,
+    painting: Image.Image,
+    args: argparse.Namespace,
+) -> str:
+    """Every preset at its own size: a new picture shape, the same again, and with buckets a
+    new photo shape whose bucket the worker has met."""
+    lines = [
+        "Shapes: seconds per job in a warmed-up worker (the network loaded and run once)",
+        "",
+        "| preset | size | new shape (s) | seen shape (s) | buckets: new shape, seen bucket (s) "
+        "| peak MiB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for n, preset in enumerate(args.presets):
+        params = params_from_options(preset=preset, device=device, seed=0)
+        if args.quick:
+            params = _toy(params, 64)
+        long_side = params.size
+        # A height no earlier run used (an odd number of pixels, different per preset), so
+        # that "new" really is new to cuDNN.
+        height = round(long_side * 0.61) + 2 * n + 1
+        first = _shaped(photo, long_side, height)
+        ours = functools.partial(run_ours, device=device, weights=None, loaded=model)
+        _, new, _, _ = _timed(device, functools.partial(ours, first, painting, params=params))
+        _, seen, _, peak = _timed(device, functools.partial(ours, first, painting, params=params))
+        bucketed = dataclasses.replace(params, buckets=True)
+        ours(first, painting, params=bucketed)  # the bucket met once
+        nearby = _shaped(photo, long_side, height - 2)  # another shape, the same bucket
+        _, in_bucket, _, _ = _timed(
+            device, functools.partial(ours, nearby, painting, params=bucketed)
+        )
+        peak_text = f"{peak:.0f}" if peak is not None else "-"
+        lines.append(
+            f"| {preset} | {long_side} | {new:.2f} | {seen:.2f} | {in_bucket:.2f} | {peak_text} |"
+        )
+    return "\n".join(lines)
+
+
+def throughput_table(
+    model: VGG19Features,
+    device: torch.device,
+    photo: Image.Image,
+    painting: Image.Image,
+    args: argparse.Namespace,
+) -> str:
+    """Jobs at once at 512 px (the fast preset's schedule for the device): one after another
+    against one batch."""
+    size = 64 if args.quick else args.throughput_size
+    counts = (1, 2, 4) if args.quick else args.counts
+    params = params_from_options(preset="fast", device=device, size=size, seed=0)
+    if args.quick:
+        params = _toy(params, size)
+    base = _shaped(photo, size, round(size * 0.75))
+    lines = [
+        f"Throughput: {size} px, fast preset (steps {'+'.join(map(str, params.steps))}), "
+        "distinct photos of one shape; latency: from the start until the job's result",
+        "",
+        "| jobs | one after another: results/s | mean latency (s) | batched: results/s "
+        "| mean latency (s) | batched peak MiB |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for count in counts:
+        # Each job its own photo (mirrored and shifted copies) and seed.
+        jobs = [
+            BatchJob(
+                content=(base.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if i % 2 else base)
+                .rotate(0, translate=(i, 0)),
+                styles=[painting],
+                params=dataclasses.replace(params, seed=i),
+            )
+            for i in range(count)
+        ]
+        stylize_batch(jobs, model=model)  # untimed: cuDNN meets this batch's shape first
+        _sync(device)
+        started = time.perf_counter()
+        finished: list[float] = []
+        for job in jobs:
+            stylize(job.content, job.styles, model=model, params=job.params)
+            _sync(device)
+            finished.append(time.perf_counter() - started)
+        alone_total = finished[-1]
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        _sync(device)
+        started = time.perf_counter()
+        stylize_batch(jobs, model=model)
+        _sync(device)
+        batch_total = time.perf_counter() - started
+        lines.append(
+            f"| {count} | {count / alone_total:.2f} | {sum(finished) / count:.2f} | "
+            f"{count / batch_total:.2f} | {batch_total:.2f} | {_peak_mib(device)} |"
+        )
+    return "\n".join(lines)
+
+
+def poster_table(
+    model: VGG19Features,
+    evaluator: VGG19Features,
+    device: torch.device,
+    photo: Image.Image,
+    painting: Image.Image,
+    args: argparse.Namespace,
+) -> str:
+    """One poster, tiled within the budget: time, tile, estimated and peak memory."""
+    size = 192 if args.quick else args.poster_size
+    params = transfer_params(PhotoParams(poster=True, size=size, seed=0), device=device)
+    if args.quick:
+        params = _toy(params, size)
+    content = tiled.enlarged(photo, params.size)
+    final = scale_sizes(content.size, params)[-1]
+    if args.max_memory is not None:
+        budget = int(args.max_memory * 2**30)
+    elif args.quick:  # toy pictures fit anywhere: a budget that makes 64 px tiles
+        budget = tiled.tiled_memory(final, 64, bf16=use_bf16(device, params.precision))
+    else:
+        budget = tiled.free_memory(device)
+    tile = tiled.tile_for(final, params, device=device, max_memory=budget)
+    bf16 = use_bf16(device, params.precision)
+    estimate = (
+        tiled.tiled_memory(final, tile, bf16=bf16)
+        if tile < max(final)
+        else tiled.whole_memory(final, bf16=bf16, history=params.lbfgs_history)
+    )
+    image, seconds, _, peak = _timed(
+        device,
+        functools.partial(
+            tiled.stylize_tiled, content, [painting], model=model, params=params, tile=tile
+        ),
+    )
+    out = args.out / f"poster_{size}.jpg"
+    save_image(image, out)
+    # Measured at 1024 px: the yardstick's network at poster size would be a run of its own.
+    small = image.resize((1024, round(1024 * image.height / image.width)), Image.Resampling.LANCZOS)
+    measured = distances(evaluator, small, photo, painting)
+    peak_text = f"{peak:.0f}" if peak is not None else "-"
+    return "\n".join([
+        f"Poster: {final[0]}x{final[1]}, balanced preset's poster schedule "
+        f"(steps {'+'.join(map(str, params.steps))}), budget {budget / 2**30:.1f} GiB",
+        "",
+        "| size | tile (px) | time (s) | estimated peak MiB | measured peak MiB "
+        "| style dist. (1024 px) | content dist. (1024 px) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| {final[0]}x{final[1]} | {tile} | {seconds:.1f} | {estimate / 2**20:.0f} | "
+        f"{peak_text} | {measured.style:.4f} | {measured.content:.4f} |",
+    ])
 
 
 if __name__ == "__main__":

@@ -28,8 +28,9 @@ MAX_BYTES = 64
 MAX_ID = 2**53  # job ids are database integers; anything bigger is forged
 PRESET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
-RerunHow = Literal["n", "s", "w", "c", "f"]
-RERUN_HOWS: tuple[RerunHow, ...] = ("n", "s", "w", "c", "f")
+# Another style, stronger, weaker, keep colours, the full file, a poster.
+RerunHow = Literal["n", "s", "w", "c", "f", "p"]
+RERUN_HOWS: tuple[RerunHow, ...] = ("n", "s", "w", "c", "f", "p")
 
 # Each setting and the values its menu offers; the values are the callback_data spelling.
 SETTING_VALUES: dict[str, tuple[str, ...]] = {

@@ -19,6 +19,7 @@ from .callback_data import (
 )
 from .presets import PAGE_SIZE, PresetLibrary
 from .store.people import Person
+from .store.posters import PosterOffer
 from .texts import LANGUAGE_NAMES, Texts
 
 
@@ -51,10 +52,15 @@ def queued(job_id: int, t: Texts, *, swap: bool) -> InlineKeyboardMarkup:
 
 
 def result(
-    job_id: int, t: Texts, *, file_button: bool, timelapse: bool = False
+    job_id: int,
+    t: Texts,
+    *,
+    file_button: bool,
+    timelapse: bool = False,
+    poster: PosterOffer | None = None,
 ) -> InlineKeyboardMarkup:
-    """Under a result: another style, stronger, weaker, keep colours (and the file, and how it
-    was painted when its frames were kept)."""
+    """Under a result: another style, stronger, weaker, keep colours (and the file, how it
+    was painted when its frames were kept, and a poster while a GPU worker paints them)."""
     rows = [
         [_button(t("btn_another"), Rerun(job_id, "n"))],
         [
@@ -67,6 +73,9 @@ def result(
         rows.append([_button(t("btn_file"), Rerun(job_id, "f"))])
     if timelapse:
         rows.append([_button(t("btn_timelapse"), Timelapse(job_id))])
+    if poster is not None:
+        label = t("btn_poster", side=poster.side, minutes=poster.minutes)
+        rows.append([_button(label, Rerun(job_id, "p"))])
     return InlineKeyboardMarkup(rows)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from PIL import Image as PILImage
 
-from engine import images
+from engine import contract, images
 from engine.contract import (
     ANIMATION_MIME,
     VIDEO_FRAME_QUALITY,
@@ -50,7 +50,7 @@ from engine.jobs.worker import (
     Snapshot,
     Stopped,
 )
-from engine.style import quality, transfer
+from engine.style import quality, tiled, transfer
 from engine.style import video as style_video
 from engine.style.settings import StyleSettings
 from engine.style.vgg import VGG19Features, WeightsError, load_vgg19, resolve_device
@@ -62,20 +62,48 @@ logger = logging.getLogger(__name__)
 OOM_SHRINK = 0.7  # after running out of GPU memory, try again at this fraction of the size
 OOM_FLOOR = 128  # ...but not below this long side: a person would not want it
 RESULT_QUALITY = 95  # results are stored as JPEG at this quality
+DEVICE_COLUMN = 64  # workers.device's length (engine/jobs/models.py)
 
 
 class StyleRunner:
     """The real engine: VGG-19 loaded once, then one :func:`engine.style.transfer.stylize` per
     job."""
 
-    def __init__(self, device: str, *, weights_path: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        device: str,
+        *,
+        weights_path: str | Path | None = None,
+        max_memory_gib: float | None = None,
+        poster_max_side: int | None = None,
+    ) -> None:
         self.device = resolve_device(device)
         self.model: VGG19Features = load_vgg19(self.device, weights_path=weights_path)
+        self.max_memory = int(max_memory_gib * 2**30) if max_memory_gib else None
+        self.memory_gib: float | None = None
+        if self.device.type == "cuda":
+            total = torch.cuda.get_device_properties(self.device).total_memory
+            self.memory_gib = total / 2**30
+        # The largest poster this worker paints: configured, else what its GPU holds; a CPU
+        # worker paints a poster it is given, but offers none unless configured to.
+        self.poster_side = poster_max_side or (
+            contract.poster_side(self.memory_gib) if self.memory_gib is not None else None
+        )
 
     def describe(self) -> str:
+        """The worker registry's ``device``: the bot reads a worker's posters from it. The GPU's
+        name is shortened if need be, so that the whole fits the registry's column."""
+        tail = []
         if self.device.type == "cuda":
-            return f"{self.device} ({torch.cuda.get_device_name(self.device)})"
-        return str(self.device)
+            tail.append(f"{self.memory_gib:.0f} GiB")
+        if self.poster_side is not None:
+            tail.append(contract.poster_tag(self.poster_side))
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else ""
+        if not name and not tail:
+            return str(self.device)
+        room = DEVICE_COLUMN - len(f"{self.device} (, {', '.join(tail)})")
+        details = ([name[: max(room, 0)]] if name else []) + tail
+        return f"{self.device} ({', '.join(d for d in details if d)})"
 
     def __call__(self, job: JobInput, progress: Progress) -> JobResult:
         # Each kind of job and what makes it: a new kind gets its row here.
@@ -106,7 +134,10 @@ class StyleRunner:
             return reason is None
 
         try:
-            picture = self._stylize(content, styles, params, weights, callback)
+            if job.params.poster:
+                picture = self._poster(content, styles, params, weights, callback)
+            else:
+                picture = self._stylize(content, styles, params, weights, callback)
         except transfer.Cancelled:
             # stylize stops only when the callback said so, and the callback noted why.
             raise Stopped(stop[-1]) from None
@@ -268,6 +299,41 @@ class StyleRunner:
                 size = smaller
 
 
+    def _poster(
+        self,
+        content: PILImage.Image,
+        styles: Sequence[PILImage.Image],
+        params: transfer.TransferParams,
+        weights: Sequence[float],
+        callback: Callable[[transfer.Progress], bool],
+    ) -> PILImage.Image:
+        """A poster, tiled within this worker's memory budget; in smaller tiles each time the
+        GPU runs out of memory all the same (the estimate is an estimate)."""
+        if self.poster_side is not None and params.size > self.poster_side:
+            logger.info("poster of %d px asked; this worker paints %d px", params.size,
+                        self.poster_side)
+            params = dataclasses.replace(params, size=self.poster_side)
+        budget = self.max_memory
+        while True:
+            try:
+                return tiled.stylize_poster(
+                    content,
+                    styles,
+                    model=self.model,
+                    params=params,
+                    max_memory=budget,
+                    style_weights=weights,
+                    callback=callback,
+                )
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                budget = int((budget or tiled.free_memory(self.device)) * OOM_SHRINK)
+                logger.warning("out of GPU memory in a poster; a budget of %.1f GiB next",
+                               budget / 2**30)
+            except tiled.BudgetTooSmall as e:
+                raise BadJob(str(e), FailureKind.OUT_OF_MEMORY) from None
+
+
 def small_snapshot(p: transfer.Progress) -> Snapshot | None:
     """The worker's :data:`Snapshot` of a step: the style engine's picture of it, copied off
     the device once however many sizes are asked for, shrunk and encoded as a JPEG."""
@@ -312,7 +378,12 @@ def main(argv: list[str], *, prog: str, command: str) -> int:
 
     def start() -> StyleRunner:
         try:
-            runner = StyleRunner(args.device or style.device, weights_path=style.weights_path)
+            runner = StyleRunner(
+                args.device or style.device,
+                weights_path=style.weights_path,
+                max_memory_gib=style.max_memory_gib,
+                poster_max_side=style.poster_max_side,
+            )
         except (ValueError, RuntimeError, WeightsError) as e:
             raise EngineUnavailable(f"cannot start the engine: {e}") from None
         if runner.device.type == "cpu" and settings.cpu_nice:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -48,9 +49,17 @@ PRESET_NAMES = ("fast", "balanced", "high")
 DEFAULT_PRESET = "balanced"
 DEFAULT_STRENGTH = 1.0  # a person's own strength before any choice, and a job's
 MIN_SIZE, MAX_SIZE = 64, 4096  # long side of the result, pixels
+# Posters (PhotoParams.poster): painted in tiles on a GPU, up to this long side. Which size a
+# worker paints depends on its GPU's memory (about 4096 px on 24 GB, 8192 px on 80 GB;
+# POSTER_SIDES), or its POSTER_MAX_SIDE; each worker names its largest in its description in
+# the worker registry (poster_tag), and the bot offers posters only while such a worker lives.
+MAX_POSTER_SIZE = 8192
+DEFAULT_POSTER_SIZE = 4096
+POSTER_SIDES = ((80, 8192), (24, 4096))  # (GiB of GPU memory at least, largest poster side)
 # The long side pictures people send are kept at (the bot scales larger ones down once, as
 # they come in): the engine never works on more than the largest result, so more pixels
-# would only cost storage and decoding. Larger results (posters) raise it here.
+# would only cost storage and decoding. Posters enlarge the photo to their size instead
+# (engine/style/tiled.enlarged): a photo Telegram sends is never that large anyway.
 MAX_PICTURE_SIDE = MAX_SIZE
 STRENGTH_RANGE = (0.1, 10.0)  # multiplies the style weight
 STYLE_SCALE_RANGE = (0.25, 4.0)  # the painting's size relative to the result
@@ -76,6 +85,25 @@ def frame_steps(total: int, frames: int = MAX_FRAMES) -> tuple[int, ...]:
     if count <= 0:
         return ()
     return tuple(-(-k * total // count) for k in range(1, count + 1))  # ceil(k * total / count)
+
+
+def poster_side(memory_gib: float) -> int | None:
+    """The largest poster side a GPU with ``memory_gib`` of memory paints (None: no posters)."""
+    return next((side for least, side in POSTER_SIDES if memory_gib >= least), None)
+
+
+_POSTER_TAG = re.compile(r"posters to (\d+) px")
+
+
+def poster_tag(side: int) -> str:
+    """The words a worker's description carries when it paints posters up to ``side``."""
+    return f"posters to {side} px"
+
+
+def poster_side_of(description: str) -> int | None:
+    """The largest poster side a worker's description (``poster_tag``) names, or None."""
+    found = _POSTER_TAG.search(description)
+    return int(found.group(1)) if found else None
 
 
 class BadParams(ValueError):
@@ -112,14 +140,19 @@ class PhotoParams:
     keep_colors: bool = False
     seed: int | None = None  # None: a fresh random seed each run
     steps: int | None = None  # total optimiser steps; None: the preset's (tests, benchmarks)
+    # A poster: painted in tiles, up to MAX_POSTER_SIZE (size None: DEFAULT_POSTER_SIZE), the
+    # photo enlarged to it; delivered as a file.
+    poster: bool = False
 
     def __post_init__(self) -> None:
         if self.preset not in PRESET_NAMES:
             raise BadParams(
                 f"unknown quality preset {self.preset!r}: choose one of {', '.join(PRESET_NAMES)}"
             )
+        if not isinstance(self.poster, bool):
+            raise BadParams(f"poster must be true or false, got {self.poster!r}")
         if self.size is not None:
-            _whole("size", self.size, MIN_SIZE, MAX_SIZE)
+            _whole("size", self.size, MIN_SIZE, MAX_POSTER_SIZE if self.poster else MAX_SIZE)
         # Stored as floats, whatever number came in (JSON may hand back 1 for 1.0).
         object.__setattr__(self, "strength", _number("strength", self.strength, *STRENGTH_RANGE))
         object.__setattr__(
@@ -180,8 +213,12 @@ class VideoParams:
             _whole("later_steps", self.later_steps, 1, MAX_STEPS)
 
     def photo(self) -> PhotoParams:
-        """The options as a photo's: how each frame is painted (``steps``: the first frame's)."""
-        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(PhotoParams)}
+        """The options as a photo's: how each frame is painted (``steps``: the first frame's).
+        A clip is never a poster: the photo's fields a clip has not are left at their defaults."""
+        mine = {f.name for f in dataclasses.fields(self)}
+        fields = {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(PhotoParams) if f.name in mine
+        }
         return PhotoParams(**fields)
 
     @classmethod

@@ -85,7 +85,9 @@ def test_the_real_engine_keeps_a_preview_and_the_time_lapse_frames(
     assert len(frames) == 6  # a frame of every step of so short a run
     # Coarse to fine: the first level's frames are smaller, the last is the result's size.
     assert frames[-1].size == (96, 64) and frames[0].width < 96
-    assert worker.last_costs is not None and worker.last_costs.previews == 6
+    # A preview every step, but the lease's thread writes only the newest: one a newer one
+    # replaced before it was written is never written (on a busy machine, a few of the six).
+    assert worker.last_costs is not None and 1 <= worker.last_costs.previews <= 6
     assert frames[-2].resize((96, 64)).tobytes() != frames[-1].tobytes()  # it changes
 
 

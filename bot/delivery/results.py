@@ -29,6 +29,7 @@ from engine.jobs.outage import brief, is_outage
 
 from .. import keyboards
 from ..store import in_transaction
+from ..store.posters import poster_offer
 from ..store.results import Finished, move_chat, result_clip, result_image
 from ..texts import Texts
 from .limits import PHOTO_KEPT_SIDE, as_photo
@@ -107,8 +108,9 @@ class ResultSender:
         photo = as_photo(len(data), width, height)
         file = not photo or job.send_file or max(width, height) > PHOTO_KEPT_SIDE
         caption = t("result_caption", seconds=job.run_seconds or 0)
+        offer = await in_transaction(self.maker, poster_offer)
         markup: InlineKeyboardMarkup | None = keyboards.result(
-            job.job_id, t, file_button=not file, timelapse=job.frames > 0
+            job.job_id, t, file_button=not file, timelapse=job.frames > 0, poster=offer
         )
         if photo and answer.result_message_id is None:
             if len(data) > UPLOAD_ACTION_BYTES:

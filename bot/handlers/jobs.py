@@ -14,6 +14,7 @@ from ..callback_data import CancelJob, Rerun, SwapJob, parse
 from ..context import Context
 from ..store.jobs import JobView, job_of, open_job_ids
 from ..store.people import Person
+from ..store.posters import poster_offer
 from ..store.waiting import set_waiting_photo
 from ..texts import Texts
 from .common import edit_words, pressed_message, refuse_button, reply, who
@@ -102,6 +103,8 @@ async def rerun_button(update: Update, context: Context) -> None:
         await choose_another_style(update, context, person, t, job)
     elif action.how == "f":
         await send_full_quality(update, context, t, job)
+    elif action.how == "p":
+        await make_poster(update, context, person, t, job)
     else:
         await run_again(update, context, person, t, job, action.how)
 
@@ -130,6 +133,29 @@ async def send_full_quality(update: Update, context: Context, t: Texts, job: Job
     data = await context.db(blobs.get_image, sha256=job.result_sha)
     await context.bot.send_document(
         chat.id, data, filename=f"stylized-{job.id}.jpg", caption=t("result_file")
+    )
+
+
+async def make_poster(
+    update: Update, context: Context, person: Person, t: Texts, job: JobView
+) -> None:
+    """Queue the job again as a poster, as large as a live GPU worker paints one."""
+    assert update.callback_query is not None and isinstance(job.params, PhotoParams)
+    offer = await context.db(poster_offer)
+    if offer is None:  # the GPU worker went away since the button was shown
+        await update.callback_query.answer(t("poster_unavailable"), show_alert=True)
+        return
+    params = dataclasses.replace(job.params, poster=True, size=offer.side)
+    await submit(
+        update,
+        context,
+        person,
+        t,
+        content_sha=job.content_sha,
+        styles=list(job.styles),
+        params=params,
+        swap=False,
+        toast=t("poster_queued", side=offer.side, minutes=offer.minutes),
     )
 
 

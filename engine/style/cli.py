@@ -21,7 +21,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from engine.contract import FRAME_SIDE, PRESET_NAMES, PhotoParams, frame_steps
+from engine.contract import (
+    DEFAULT_POSTER_SIZE,
+    FRAME_SIDE,
+    MAX_POSTER_SIZE,
+    PRESET_NAMES,
+    PhotoParams,
+    frame_steps,
+)
 from engine.images import ImageError, open_image, save_image
 from engine.style.settings import StyleSettings
 
@@ -87,6 +94,19 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         "--weights", type=Path, help="full-precision VGG-19 state dict (default: VGG_WEIGHTS)"
     )
     parser.add_argument("--fp32", action="store_true", help="never use bf16 autocast")
+    parser.add_argument(
+        "--poster",
+        action="store_true",
+        help=f"a poster: --size up to {MAX_POSTER_SIZE} (default {DEFAULT_POSTER_SIZE}), the "
+        "photo enlarged to it, painted in tiles within --max-memory",
+    )
+    parser.add_argument(
+        "--max-memory",
+        type=float,
+        metavar="GIB",
+        help="memory the run may take, GiB; a picture that needs more is painted in tiles "
+        "(default: ENGINE_MAX_MEMORY, else 90%% of the GPU's free memory)",
+    )
     parser.add_argument("--plot", type=Path, metavar="FILE", help="save a loss curve (.png)")
     parser.add_argument(
         "--save-every", type=int, metavar="N", help="save the picture every N steps beside -o"
@@ -151,6 +171,8 @@ def _check_clip_args(args: argparse.Namespace) -> None:
             raise UsageError(f"{name} is for photos, not clips")
     if args.timelapse is not None:
         raise UsageError("--timelapse is for photos, not clips")
+    if args.poster or args.max_memory is not None:
+        raise UsageError("--poster and --max-memory are for photos, not clips")
     if args.later_steps is not None and args.later_steps < 1:
         raise UsageError("--later-steps must be at least 1")
 
@@ -172,6 +194,8 @@ def _check_args(args: argparse.Namespace) -> None:
         )
     if args.save_every is not None and args.save_every < 1:
         raise UsageError("--save-every must be at least 1")
+    if args.max_memory is not None and not args.max_memory > 0:
+        raise UsageError(f"--max-memory must be a positive number of GiB, got {args.max_memory}")
     if args.timelapse is not None:
         if args.timelapse.suffix.lower() != ".mp4":
             raise UsageError(f"time-lapse {args.timelapse} must end in .mp4")
@@ -209,6 +233,7 @@ def _run(argv: list[str], prog: str) -> int:
 
     # torch loads only once the input is known to be good: mistakes are reported at once.
 
+    from engine.style import tiled
     from engine.style.transfer import stylize
     from engine.style.vgg import WeightsError, load_vgg19
 
@@ -219,6 +244,17 @@ def _run(argv: list[str], prog: str) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
 
+    max_gib = args.max_memory or settings.max_memory_gib
+    max_memory = int(max_gib * 2**30) if max_gib else None
+    tile: int | None = None
+    if args.poster or max_memory is not None:
+        if args.poster:
+            content = tiled.enlarged(content, params.size)
+        try:
+            tile = tiled.tile_for(content.size, params, device=device, max_memory=max_memory)
+        except tiled.BudgetTooSmall as e:
+            raise UsageError(str(e)) from None
+
     bar = _ProgressBar(
         params.total_steps,
         save_every=args.save_every,
@@ -227,14 +263,25 @@ def _run(argv: list[str], prog: str) -> int:
     )
     started = time.perf_counter()
     try:
-        result = stylize(
-            content,
-            styles,
-            model=model,
-            params=params,
-            style_weights=args.style_weights,
-            callback=bar.update,
-        )
+        if tile is not None:
+            result = tiled.stylize_tiled(
+                content,
+                styles,
+                model=model,
+                params=params,
+                tile=tile,
+                style_weights=args.style_weights,
+                callback=bar.update,
+            )
+        else:
+            result = stylize(
+                content,
+                styles,
+                model=model,
+                params=params,
+                style_weights=args.style_weights,
+                callback=bar.update,
+            )
     except FloatingPointError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -273,6 +320,7 @@ def device_and_params(
             keep_colors=args.keep_colors,
             seed=args.seed,
             steps=args.steps,
+            poster=args.poster,
         )
         params = transfer_params(options, device=device)
     except (ValueError, RuntimeError) as e:

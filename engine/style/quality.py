@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from engine.contract import PhotoParams
+from engine.contract import DEFAULT_POSTER_SIZE, PhotoParams
 from engine.style.transfer import TransferParams
 from engine.style.vgg import resolve_device
 
@@ -61,12 +61,31 @@ def spread_steps(schedule: tuple[int, ...], total: int) -> tuple[int, ...]:
     return tuple(steps)
 
 
+POSTER_MIN_STEPS = 5  # the fewest steps a poster's added level gets
+
+
+def poster_schedule(preset: Preset, size: int) -> Preset:
+    """A poster's schedule: the preset's levels, then one more level per doubling of the long
+    side up to ``size``, each with half the steps of the level before (at least
+    POSTER_MIN_STEPS). The preset's levels settle the painting; the added ones, tiled at
+    poster sizes (engine/style/tiled.py), add detail to an already painted picture, where each
+    step costs four times the one before."""
+    steps = list(preset.steps)
+    side = preset.size
+    while side < size:
+        side *= 2
+        steps.append(max(POSTER_MIN_STEPS, steps[-1] // 2))
+    return Preset(size=size, steps=tuple(steps))
+
+
 def transfer_params(options: PhotoParams, *, device: str | torch.device) -> TransferParams:
     """Turn a job's options (already checked by PhotoParams) into :class:`TransferParams`."""
     # Only the kind of device matters here; whether it exists is load_vgg19's business.
     kind = (resolve_device(device) if device == "auto" else torch.device(device)).type
     kind = "cuda" if kind == "cuda" else "cpu"
     chosen = PRESETS[kind][options.preset]
+    if options.poster:
+        chosen = poster_schedule(chosen, options.size or DEFAULT_POSTER_SIZE)
     schedule = chosen.steps
     if options.steps is not None:
         schedule = spread_steps(schedule, options.steps)

@@ -38,7 +38,7 @@ from PIL import Image
 from torch import nn
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
-from engine.style import color
+from engine.style import buckets, color
 from engine.style.losses import (
     ContentLoss,
     MeanCovarianceStyleLoss,
@@ -94,6 +94,9 @@ class TransferParams:
     # "photo_colors": the photo with the painting's colour statistics; "photo"; "feedforward"
     start: str = "photo_colors"
     ema: float = 0.0  # decay of an average of the last level's iterates, returned instead
+    # Optimise each level at its size bucket's shape (engine/style/buckets.py: a few shapes,
+    # so a GPU's per-shape autotuning is reused), resizing the result back at the end.
+    buckets: bool = False
 
     def __post_init__(self) -> None:
         if self.size < MIN_SIDE:
@@ -215,14 +218,16 @@ def use_bf16(device: torch.device, precision: str) -> bool:
     return supported
 
 
-def _to_tensor(image: Image.Image, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+def tensor_of(image: Image.Image, size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """A picture resized to ``size`` (Lanczos) as a 1x3xHxW tensor in [0, 1] on ``device``."""
     resized = image.convert("RGB")
     if resized.size != size:
         resized = resized.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return (pil_to_tensor(resized).float().div(255)).unsqueeze(0).to(device)
 
 
-def _normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+def normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+    """The paintings' blend weights, checked and scaled to sum to one (None: equal)."""
     if count == 0:
         raise ValueError("stylize needs at least one style image")
     if weights is None:
@@ -258,7 +263,7 @@ def stylize(
     level's size); ``targets`` keeps each level's style terms from the first call that made
     them, so that a clip's painting is analysed once.
     """
-    weights = _normalised_weights(len(styles), style_weights)
+    weights = normalised_weights(len(styles), style_weights)
     device = next(model.parameters()).device
     bf16 = use_bf16(device, params.precision)
     seed = params.seed if params.seed is not None else random.SystemRandom().randrange(2**63)
@@ -268,12 +273,8 @@ def stylize(
         network = torch.compile(model, dynamic=False)
     memory_format = network_memory_format(device)
 
-    def autocast() -> AbstractContextManager[object]:
-        if not bf16:
-            return nullcontext()
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-
-    sizes = scale_sizes(content.size, params)
+    autocast = functools.partial(autocast_for, device, bf16)
+    sizes, output_size = level_sizes(content.size, params)
     # Work per level, for the ETA: a step costs about as much as the level's pixel count.
     work = [steps * w * h for steps, (w, h) in zip(params.steps, sizes, strict=True)]
     logger.info(
@@ -292,48 +293,25 @@ def stylize(
     image: torch.Tensor | None = None
     content_t = torch.empty(0)
     for level, (size, level_steps) in enumerate(zip(sizes, params.steps, strict=True), start=1):
-        content_t = _to_tensor(content, size, device)
-        target_content = color.luminance(content_t) if params.keep_colors else content_t
-        terms = targets.levels.get(size) if targets is not None else None
-        style_ts: list[torch.Tensor] = []
-        if terms is None:
-            style_ts = [
-                _to_tensor(s, style_size(s.size, size, params.style_scale), device) for s in styles
-            ]
-            if params.keep_colors:  # outside autocast: the colour statistics need fp32
-                style_ts = [color.matched_luminance(s, content_t) for s in style_ts]
-        with torch.no_grad(), autocast():
-            photo = _photo_features(network, target_content, params, memory_format)
-            if terms is None:
-                terms = _style_terms(network, photo, style_ts, weights, params, memory_format)
-                if targets is not None:
-                    targets.levels[size] = terms
-            objective = _objective(photo, terms, params)
-        del photo, style_ts
-
-        if image is None and start_image is not None:
-            begin = _to_tensor(start_image, size, device)
-            x_start = color.luminance(begin) if params.keep_colors else begin
-        elif image is None:
-            x_start = target_content.clone()
-            if params.start == "photo_colors" and not params.keep_colors:
-                x_start = color.matched_colors(x_start, terms.palette)
-            elif params.start == "feedforward" and not params.keep_colors:
-                from engine.style import feedforward
-
-                rough = feedforward.stylize(content, styles, weights=weights)
-                x_start = _to_tensor(rough, size, device)
-            if params.init_noise > 0:
-                noise = torch.randn(x_start.shape, generator=generator)
-                x_start = (x_start + params.init_noise * noise.to(device)).clamp(0, 1)
-        else:
-            x_start = F.interpolate(
-                image, size=(size[1], size[0]), mode="bicubic", align_corners=False
-            ).clamp(0, 1)
+        content_t, objective, begin = prepare_level(
+            content,
+            styles,
+            weights,
+            params,
+            size=size,
+            previous=image,
+            generator=generator,
+            device=device,
+            network=network,
+            memory_format=memory_format,
+            autocast=autocast,
+            start_picture=start_image,
+            targets=targets,
+        )
         # The picture being optimised keeps the plain layout: L-BFGS flattens its gradient with
         # view(-1), which a channels-last tensor refuses. Only the network's input is converted.
-        x = x_start.contiguous().requires_grad_(True)
-        optimizer = _optimizer(x, params)
+        x = begin.contiguous().requires_grad_(True)
+        optimizer = make_optimizer(x, params)
         average = x.detach().clone() if params.ema and level == params.scales else None
         last_loss = math.nan
         # The closure binds this level's tensors through defaults, not the loop variables.
@@ -341,7 +319,7 @@ def stylize(
         def closure(
             x: torch.Tensor = x,
             optimizer: torch.optim.Optimizer = optimizer,
-            objective: _Objective = objective,
+            objective: Objective = objective,
         ) -> float:
             optimizer.zero_grad(set_to_none=True)
             with autocast():
@@ -375,7 +353,7 @@ def stylize(
                     loss=last_loss,
                     elapsed=elapsed,
                     eta=eta,
-                    snapshot=functools.partial(_picture, x, content_t, params.keep_colors),
+                    snapshot=functools.partial(picture_of, x, content_t, params.keep_colors),
                 )
                 if callback(progress) is False:
                     logger.info("stylize cancelled at step %d of %d", step, params.total_steps)
@@ -385,7 +363,89 @@ def stylize(
         del optimizer, objective
 
     assert image is not None  # params guarantee at least one level
-    return _picture(image, content_t, params.keep_colors)
+    return finished(image, content_t, params, output_size)
+
+
+def autocast_for(device: torch.device, bf16: bool) -> AbstractContextManager[object]:
+    """bf16 autocast on ``device``, or nothing when the network runs in fp32."""
+    if not bf16:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def level_sizes(
+    content_size: tuple[int, int], params: TransferParams
+) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """The shape each level is optimised at (its bucket's, with ``params.buckets``) and the
+    output's shape."""
+    sizes = scale_sizes(content_size, params)
+    output_size = sizes[-1]
+    if params.buckets:
+        sizes = [buckets.bucket(size) for size in sizes]
+    return sizes, output_size
+
+
+def prepare_level(
+    content: Image.Image,
+    styles: Sequence[Image.Image],
+    weights: Sequence[float],
+    params: TransferParams,
+    *,
+    size: tuple[int, int],
+    previous: torch.Tensor | None,
+    generator: torch.Generator,
+    device: torch.device,
+    network: Callable[..., dict[str, torch.Tensor]],
+    memory_format: torch.memory_format,
+    autocast: Callable[[], AbstractContextManager[object]],
+    start_picture: Image.Image | None = None,
+    targets: StyleTargets | None = None,
+) -> tuple[torch.Tensor, Objective, torch.Tensor]:
+    """One level's photo tensor, its objective (the targets, computed once) and the picture
+    it starts from: the previous level's result upsampled, or at the first level
+    ``start_picture`` or else the chosen start. :func:`stylize` and a batch
+    (engine/style/batch.py) prepare levels alike; ``targets`` keeps the style terms across
+    calls (a video's frames)."""
+    content_t = tensor_of(content, size, device)
+    target_content = color.luminance(content_t) if params.keep_colors else content_t
+    terms = targets.levels.get(size) if targets is not None else None
+    style_ts: list[torch.Tensor] = []
+    if terms is None:
+        style_ts = [
+            tensor_of(s, style_size(s.size, size, params.style_scale), device) for s in styles
+        ]
+        if params.keep_colors:  # outside autocast: the colour statistics need fp32
+            style_ts = [color.matched_luminance(s, content_t) for s in style_ts]
+
+    with torch.no_grad(), autocast():
+        photo = _photo_features(network, target_content, params, memory_format)
+        if terms is None:
+            terms = _style_terms(network, photo, style_ts, weights, params, memory_format)
+            if targets is not None:
+                targets.levels[size] = terms
+        objective = _objective(photo, terms, params)
+    del photo, style_ts
+
+    if previous is None and start_picture is not None:
+        begin = tensor_of(start_picture, size, device)
+        start_image = color.luminance(begin) if params.keep_colors else begin
+    elif previous is None:
+        start_image = target_content.clone()
+        if params.start == "photo_colors" and not params.keep_colors:
+            start_image = color.matched_colors(start_image, terms.palette)
+        elif params.start == "feedforward" and not params.keep_colors:
+            from engine.style import feedforward
+
+            rough = feedforward.stylize(content, styles, weights=weights)
+            start_image = tensor_of(rough, size, device)
+        if params.init_noise > 0:
+            noise = torch.randn(start_image.shape, generator=generator)
+            start_image = (start_image + params.init_noise * noise.to(device)).clamp(0, 1)
+    else:
+        start_image = F.interpolate(
+            previous, size=(size[1], size[0]), mode="bicubic", align_corners=False
+        ).clamp(0, 1)
+    return content_t, objective, start_image
 
 
 @dataclass
@@ -412,13 +472,14 @@ class StyleTargets:
     levels: dict[tuple[int, int], StyleTerms] = field(default_factory=dict)
 
 
-class _Objective(nn.Module):
+class Objective(nn.Module):
     """One level's loss: content + strength-weighted style + total variation (paper, eq. 7)."""
 
     def __init__(
         self,
         contents: dict[str, ContentLoss],
-        terms: StyleTerms,
+        styles: dict[str, nn.Module],
+        style_weights: dict[str, float],
         params: TransferParams,
     ):
         super().__init__()
@@ -426,10 +487,10 @@ class _Objective(nn.Module):
         self.content_weights = {
             name: params.content_weight * weight for name, weight in params.content_layers
         }
-        self.styles = nn.ModuleDict(terms.losses)
-        self.style_weights = terms.weights
+        self.styles = nn.ModuleDict(styles)
+        self.style_weights = style_weights
         self.tv = TotalVariationLoss()
-        self.layers = tuple(dict.fromkeys((*contents, *terms.losses)))
+        self.layers = tuple(dict.fromkeys((*contents, *styles)))
         self.tv_weight = params.tv_weight
 
     def forward(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -457,10 +518,10 @@ def _photo_features(
 
 def _objective(
     photo: dict[str, torch.Tensor], terms: StyleTerms, params: TransferParams
-) -> _Objective:
+) -> Objective:
     """A level's objective: the photo's features as content targets, with the style terms."""
     contents = {name: ContentLoss(photo[name]) for name, _ in params.content_layers}
-    return _Objective(contents, terms, params)
+    return Objective(contents, terms.losses, terms.weights, params)
 
 
 def _style_terms(
@@ -507,7 +568,8 @@ def _style_terms(
     return StyleTerms(losses=style_losses, weights=style_weights, palette=styles[0])
 
 
-def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
+def make_optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
+    """The optimiser of one picture for ``params.optimizer``."""
     if params.optimizer == "adam":
         return torch.optim.Adam([image], lr=params.learning_rate)
     # One function evaluation per step (max_iter=1, no line search), so that progress and
@@ -523,7 +585,21 @@ def _optimizer(image: torch.Tensor, params: TransferParams) -> torch.optim.Optim
     )
 
 
-def _picture(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
+def finished(
+    image: torch.Tensor,
+    content: torch.Tensor,
+    params: TransferParams,
+    output_size: tuple[int, int],
+) -> Image.Image:
+    """The last level's picture as the result: colours put back if asked, and at the
+    output's shape when a bucket's was optimised."""
+    picture = picture_of(image, content, params.keep_colors)
+    if picture.size != output_size:
+        picture = picture.resize(output_size, Image.Resampling.LANCZOS)
+    return picture
+
+
+def picture_of(image: torch.Tensor, content: torch.Tensor, keep_colors: bool) -> Image.Image:
     """The optimised tensor as an RGB picture, with the photo's colours put back if asked."""
     image = image.detach().clamp(0, 1)
     if keep_colors:

@@ -210,7 +210,11 @@ async def test_buttons_under_a_result_reuse_the_photo(tg: FakeTelegram, applicat
     mark = len(alice.messages)
     alice.press(result, "🎨 Another style")
     await alice.wait_reply("Same photo again", after=mark)
-    gallery = await alice.wait_message(lambda m: m.kind == "photo", after=mark)
+    # The gallery, not the status picture of one of the jobs above (also a photo, now queued).
+    gallery = await alice.wait_message(
+        lambda m: m.kind == "photo" and "2. Painting 2" in [b["text"] for b in m.buttons],
+        after=mark,
+    )
     alice.press(gallery, "2. Painting 2")
     await tg.wait_for(lambda: len(jobs_of(maker, alice)) == 4)
     assert jobs_of(maker, alice)[-1].content_sha == original.content_sha
