@@ -109,6 +109,8 @@ class ResultSender:
         file = not photo or job.send_file or max(width, height) > PHOTO_KEPT_SIDE
         caption = t("result_caption", seconds=job.run_seconds or 0)
         offer = await in_transaction(self.maker, poster_offer)
+        if offer is not None and max(width, height) >= offer.side:
+            offer = None  # it is a poster already (or as large as one)
         markup: InlineKeyboardMarkup | None = keyboards.result(
             job.job_id, t, file_button=not file, timelapse=job.frames > 0, poster=offer
         )

@@ -51,8 +51,9 @@ def worker(maker: Maker, worker_id: str, device: str, *, seen_ago: float = 0.0) 
         )
 
 
-def finished(maker: Maker, person: Person) -> int:
-    """A job of the person's, finished by hand; its id."""
+def finished(maker: Maker, person: Person, *, result_size: tuple[int, int] | None = None) -> int:
+    """A job of the person's, finished by hand; its id. ``result_size``: the size its result
+    is stored as (a poster's, say), if not the picture's own."""
     with maker.begin() as s:
         ensure_person(s, user_id=person.id, telegram_language=None)
         data = draw_image(64, 48, stripes=False)
@@ -61,7 +62,9 @@ def finished(maker: Maker, person: Person) -> int:
     claimed = claim(maker, "painter", lease=60)
     assert claimed is not None and claimed.id == job_id
     with maker.begin() as s:
-        size = Image.open(io.BytesIO(data)).size
+        if result_size is not None:  # other bytes: a picture is stored once, by its hash
+            data = draw_image(64, 48, stripes=True)
+        size = result_size or Image.open(io.BytesIO(data)).size
         sha = blobs.put_image(s, data, mime="image/jpeg", width=size[0], height=size[1])
         queue.complete(s, job_id, worker_id="painter", token=str(claimed.claim_token),
                        result_sha=sha, run_seconds=1.0)
@@ -145,6 +148,19 @@ async def test_a_result_offers_a_poster_only_while_a_gpu_worker_lives_and_a_tap_
     await tg.wait_for(lambda: any("Posters need a GPU" in (c.params.get("text") or "")
                                   for c in tg.calls_of("answerCallbackQuery")))
     assert len(jobs_of(maker, alice)) == 3
+
+
+async def test_a_poster_gets_no_poster_button(tg: FakeTelegram, application: Any) -> None:
+    maker = application.bot_data.sessionmaker
+    alice = Person(tg)
+    worker(maker, "h200", H200)
+    finished(maker, alice, result_size=(8192, 6144))  # as large as the GPU's posters
+    result = await alice.wait_message(lambda m: m.kind in ("photo", "document"))
+    assert result.buttons and poster_buttons(result) == []
+    finished(maker, alice)  # a small result: the offer is there
+    after = alice.messages.index(result) + 1
+    small = await alice.wait_message(lambda m: m.kind == "photo", after=after)
+    assert len(poster_buttons(small)) == 1
 
 
 def jobs_of(maker: Maker, person: Person) -> list[Job]:
