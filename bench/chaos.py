@@ -80,8 +80,15 @@ class Figures:
     tracebacks: int = 0
     outage_lines: int = 0  # "database unreachable" lines in the log
     recovery_lines: int = 0  # "database reachable again"
+    # Loops of processes still running whose last word on the database was "unreachable"
+    # (the worker killed on purpose is not asked to recover).
+    unrecovered: list[str] = field(default_factory=list)
+    killed_pids: list[int] = field(default_factory=list)
     processes_alive: bool = False
     problems: list[str] = field(default_factory=list)
+
+
+RECOVERY_GRACE = 15.0  # seconds, past Outage's 10 s back-off cap
 
 
 def free_port() -> int:
@@ -239,6 +246,7 @@ async def drive(
     busy = [p for p in service.workers if running.get(p.pid)] or service.workers[:1]
     victim = busy[0]
     figures.killed_job = running.get(victim.pid)
+    figures.killed_pids.append(victim.pid)
     service.kill_worker(victim)
     await service.start_worker()
 
@@ -250,6 +258,11 @@ async def drive(
         await asyncio.sleep(0.2)
     figures.seconds = time.monotonic() - began
     watch.cancel()
+    # A loop that met the restart while idle may still be backing off (up to the back-off's
+    # 10 s cap): give each the time to find the database again before judging.
+    recovering = time.monotonic() + RECOVERY_GRACE
+    while unrecovered(service.log, figures.killed_pids) and time.monotonic() < recovering:
+        await asyncio.sleep(0.5)
     await service.delivery_passes(10)  # a second copy would show up now
     check(tg, figures, sent, blocked, others, url)
 
@@ -374,6 +387,35 @@ def read_log(log: Path, figures: Figures) -> None:
     figures.tracebacks = text.count(TRACEBACK)
     figures.outage_lines = len(re.findall(r"database unreachable", text))
     figures.recovery_lines = len(re.findall(r"database reachable again", text))
+    figures.unrecovered = unrecovered(log, figures.killed_pids)
+    for what in figures.unrecovered:
+        figures.problems.append(f"{what}: database unreachable, and never reachable again")
+
+
+# "<who>: database unreachable (...)" and "<who>: database reachable again after ..."
+# (engine/jobs/outage.py), after the log's "date time LEVEL logger: " prefix.
+_OUTAGE_LINE = re.compile(
+    r"^\S+ \S+ +\w+ +\S+: (.+?): database (unreachable|reachable again)", re.MULTILINE
+)
+
+
+def unrecovered(log: Path, killed_pids: list[int]) -> list[str]:
+    """The loops whose last outage line says the database is unreachable, leaving out those of
+    the processes killed on purpose (a worker id holds its pid: host-pid-random) and a running
+    job's lease ("worker W, job N"): its thread ends with its job, which may finish before the
+    thread's next try; the job's own outcome (settled, delivered) is checked elsewhere."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    last: dict[str, str] = {}
+    for who, state in _OUTAGE_LINE.findall(text):
+        last[who] = state
+    killed = tuple(f"-{pid}-" for pid in killed_pids)
+    return sorted(
+        who
+        for who, state in last.items()
+        if state == "unreachable"
+        and ", job " not in who
+        and not any(mark in who for mark in killed)
+    )
 
 
 def report(figures: Figures, command: str) -> str:

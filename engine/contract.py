@@ -222,6 +222,12 @@ class VideoParams:
         return PhotoParams(**fields)
 
     @classmethod
+    def from_photo(cls, params: PhotoParams) -> VideoParams:
+        """A person's photo options for a clip (a clip is never a poster: that is left out)."""
+        mine = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in dataclasses.asdict(params).items() if k in mine})
+
+    @classmethod
     def _read(cls, version: int, fields: Mapping[str, Any]) -> VideoParams:
         del version  # one version so far
         return cls(**fields)

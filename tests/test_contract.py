@@ -96,6 +96,10 @@ def test_video_parameters_round_trip_and_paint_each_frame_as_a_photo() -> None:
     assert isinstance(params.strength, float)
     # The frames are painted with a photo's options (the first frame's steps among them).
     assert params.photo() == PhotoParams(preset="fast", size=256, strength=2.0, seed=3, steps=20)
+    # And back: a person's photo options for a clip they sent (a poster's flag has no meaning
+    # for a clip and is left out).
+    options = PhotoParams(preset="fast", size=256, strength=2.0, seed=3, steps=20, poster=True)
+    assert VideoParams.from_photo(options) == dataclasses.replace(params, later_steps=None)
 
 
 @pytest.mark.parametrize(

@@ -122,7 +122,7 @@ def _as_its_kind(s: Session, content_sha: str, params: JobParams) -> JobParams:
     mime = s.scalar(select(Image.mime).where(Image.sha256 == content_sha))
     if mime is None or not is_clip(mime):
         return params
-    return VideoParams(**dataclasses.asdict(params))
+    return VideoParams.from_photo(params)
 
 
 def job_of(s: Session, *, job_id: int, user_id: int) -> JobView | None:

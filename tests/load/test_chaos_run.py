@@ -5,7 +5,7 @@ replies, storms with 429s and fails one person's every send; PostgreSQL is resta
 
 Its report is read as numbers (``--json``), never as wording: every job settled, the blocked
 person's alone undeliverable (with a reason), duplicates no more than lost result replies, the
-restart really happened and was ridden out, the processes alive, no traceback
+restart really happened and every loop that met it came back, the processes alive, no traceback
 flood.
 """
 
@@ -57,7 +57,8 @@ def test_the_short_chaos_run_loses_nothing_and_sends_nothing_twice(tmp_path: Pat
     assert figures["injected_5xx"] > 0 and figures["storm_429s"] > 0
     assert figures["lost_result_replies"] > 0
     assert figures["restart_seconds"] > 0 and figures["outage_lines"] >= 1
-    assert figures["recovery_lines"] >= 1
+    # Every loop that met the restart found the database again (but the killed worker's).
+    assert figures["unrecovered"] == []
     # ...and ridden out: duplicates only within the window of one per lost result reply.
     assert figures["duplicates"] <= figures["lost_result_replies"]
     assert not math.isnan(figures["restart_to_next_delivered"])  # delivery came back
