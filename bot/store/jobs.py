@@ -3,7 +3,6 @@ and what their status messages show while a job waits or runs."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
