@@ -12,7 +12,6 @@ exits 130.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -30,23 +29,25 @@ from engine.contract import (
     frame_steps,
 )
 from engine.images import ImageError, open_image, save_image
+from engine.style.cli_options import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    device_and_params,
+)
 from engine.style.settings import StyleSettings
 
 if TYPE_CHECKING:
-    import torch
     from PIL import Image
 
-    from engine.style.transfer import Progress, TransferParams
+    from engine.style.transfer import Progress
 
 logger = logging.getLogger(__name__)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 CLIP_SUFFIXES = (".gif", ".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi")
-
-
-class UsageError(Exception):
-    """Bad input from the person at the keyboard; the message is one line."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -301,35 +302,6 @@ def _run(argv: list[str], prog: str) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
-
-
-def device_and_params(
-    args: argparse.Namespace, settings: StyleSettings
-) -> tuple[torch.device, TransferParams]:
-    """The device and the preset's parameters with the options given; UsageError if bad."""
-    from engine.style.quality import transfer_params
-    from engine.style.vgg import resolve_device
-
-    try:
-        device = resolve_device(args.device or settings.device)
-        options = PhotoParams(
-            preset=args.preset,
-            size=args.size,
-            strength=args.strength,
-            style_scale=args.style_scale,
-            keep_colors=args.keep_colors,
-            seed=args.seed,
-            steps=args.steps,
-            poster=args.poster,
-        )
-        params = transfer_params(options, device=device)
-    except (ValueError, RuntimeError) as e:
-        raise UsageError(str(e)) from None
-    if args.optimizer:
-        params = dataclasses.replace(params, optimizer=args.optimizer)
-    if args.fp32:
-        params = dataclasses.replace(params, precision="fp32")
-    return device, params
 
 
 class _ProgressBar:

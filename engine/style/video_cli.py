@@ -15,12 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from engine.images import ImageError, open_image
-from engine.style.cli import (
-    EXIT_FAILED,
-    EXIT_OK,
-    UsageError,
-    device_and_params,
-)
+from engine.style.cli_options import EXIT_FAILED, EXIT_OK, UsageError, device_and_params
 from engine.style.settings import StyleSettings
 from engine.video.limits import ClipLimits, ClipRejected, limits_for
 
