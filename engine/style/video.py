@@ -12,9 +12,10 @@ the flow is reliable (engine/style/temporal.py, engine/video/flow.py).
   (``later_steps``).
 - The painting is analysed once per clip (``StyleTargets``), not once per frame.
 - Departures from the paper: a later frame starts from the warped frame blended with the
-  input frame itself (``WARPED_SHARE``), so that the flow's small errors do not pile up frame
-  after frame and blur the picture; no long-term term over several past frames and no
-  multi-pass averaging (both cost a multiple of the time); the flow is OpenCV's, not DeepFlow.
+  input frame itself (``WARPED_SHARE``, less where the flow is unreliable), so that the
+  flow's small errors do not pile up frame after frame and blur the picture; no long-term
+  term over several past frames and no multi-pass averaging (both cost a multiple of the
+  time); the flow is OpenCV's, not DeepFlow.
 
 Nothing here knows about the queue or Telegram: frames come in as pictures, progress and each
 finished frame leave through callbacks, and a callback may raise ``Cancelled`` to stop.
@@ -28,6 +29,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
@@ -48,13 +50,17 @@ logger = logging.getLogger(__name__)
 TEMPORAL_WEIGHT = 100.0
 LATER_FRACTION = 0.2  # later frames get this share of the first frame's steps
 # A later frame starts from the previous painted frame warped onto it, blended with the frame
-# itself at this share of the warp. From the warp alone (1.0), each frame inherits the last
-# one's small misplacements and they add up: on bench/video.py's clip the structure figure
-# (edges against the photo's) fell from 0.51 to 0.32 in ten frames, and the moving face
-# blurred. At 0.85 it holds at 0.52-0.56 (frames painted alone: 0.47-0.57) while the warping
-# error stays 21x below painting each frame alone (0.00080 against 0.01711; 0.00046 from the
-# warp alone), 128 px, 10 frames (docs/BENCHMARKS.md).
+# itself: this share of the warp where the flow is reliable, UNRELIABLE_SHARE where it is not
+# (an uncovered background, a fast-moving face: the warp brings the wrong picture there). From
+# the warp alone (1.0 everywhere), each frame inherits the last one's small misplacements and
+# they add up: on bench/video.py's clip the structure figure (edges against the photo's) fell
+# from 0.51 to 0.32 in ten frames and the moving face became a smear (0.02-0.21 on its disc).
+# With these shares: 0.54-0.68 (frames painted alone: 0.47-0.57), the face 0.25-0.72 (alone:
+# 0.23-0.58), and the warping error 19x below painting each frame alone (0.00088 against
+# 0.01711; 0.00046 from the warp alone); 128 px, 10 frames (docs/BENCHMARKS.md). Where the
+# flow is unreliable, a start from the frame alone (0) leaves it unpainted in 9 steps.
 WARPED_SHARE = 0.85
+UNRELIABLE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,7 @@ def stylize_video(
                 targets=targets,
             )
         else:
-            warped, temporal = _temporal_term(
+            warped, mask, temporal = _temporal_term(
                 previous_input=inputs[index - 1],
                 current_input=content,
                 previous_painted=painted[index - 1],
@@ -200,7 +206,7 @@ def stylize_video(
                 params=frame_params,
                 style_weights=style_weights,
                 callback=report,
-                start_image=Image.blend(content, warped, WARPED_SHARE),
+                start_image=_start(content, warped, mask),
                 extra_loss=temporal if temporal_weight > 0 else None,
                 targets=targets,
             )
@@ -228,8 +234,9 @@ def _temporal_term(
     weight: float,
     keep_colors: bool,
     device: torch.device,
-) -> tuple[Image.Image, TemporalLoss]:
-    """The previous painted frame warped onto this one, and the loss holding this one to it."""
+) -> tuple[Image.Image, np.ndarray, TemporalLoss]:
+    """The previous painted frame warped onto this one, where that warp is reliable (1) and
+    not (0), and the loss holding this frame to it there."""
     forward = optical_flow.flow(previous_input, current_input, method)
     backward = optical_flow.flow(current_input, previous_input, method)
     warped = optical_flow.warp(previous_painted, backward)
@@ -238,4 +245,12 @@ def _temporal_term(
     if keep_colors:  # the optimisation runs on luminance; the colours come back at the end
         target = color.luminance(target)
     logger.debug("frame warp: %.0f%% of pixels reliable", 100 * float(mask.mean()))
-    return warped, TemporalLoss(target, torch.from_numpy(mask), weight=weight)
+    return warped, mask, TemporalLoss(target, torch.from_numpy(mask), weight=weight)
+
+
+def _start(frame: Image.Image, warped: Image.Image, mask: np.ndarray) -> Image.Image:
+    """A later frame's starting picture: the warp blended with the frame itself, more of the
+    warp where it is reliable (``WARPED_SHARE``) than where it is not (``UNRELIABLE_SHARE``)."""
+    share = (UNRELIABLE_SHARE + (WARPED_SHARE - UNRELIABLE_SHARE) * mask)[..., None]
+    start = np.asarray(frame, np.float32) * (1 - share) + np.asarray(warped, np.float32) * share
+    return Image.fromarray(start.round().clip(0, 255).astype(np.uint8))
