@@ -54,11 +54,12 @@ LATER_FRACTION = 0.2  # later frames get this share of the first frame's steps
 # (an uncovered background, a fast-moving face: the warp brings the wrong picture there). From
 # the warp alone (1.0 everywhere), each frame inherits the last one's small misplacements and
 # they add up: on bench/video.py's clip the structure figure (edges against the photo's) fell
-# from 0.51 to 0.32 in ten frames and the moving face became a smear (0.02-0.21 on its disc).
-# With these shares: 0.54-0.68 (frames painted alone: 0.47-0.57), the face 0.25-0.72 (alone:
-# 0.23-0.58), and the warping error 19x below painting each frame alone (0.00088 against
-# 0.01711; 0.00046 from the warp alone); 128 px, 10 frames (docs/BENCHMARKS.md). Where the
-# flow is unreliable, a start from the frame alone (0) leaves it unpainted in 9 steps.
+# from 0.51 to 0.32 in ten frames; with 0.85 everywhere the edges held, but the moving face
+# was a smear (0.02-0.22 on its disc). With these shares: 0.54-0.68 (frames painted alone:
+# 0.47-0.57), the face 0.25-0.72 (alone: 0.23-0.58), and the warping error 19x below painting
+# each frame alone (0.00088 against 0.01711; 0.00046 from the warp alone); 128 px, 10 frames
+# (docs/BENCHMARKS.md). Where the flow is unreliable, a start from the frame alone (0) leaves
+# it unpainted in 9 steps.
 WARPED_SHARE = 0.85
 UNRELIABLE_SHARE = 0.5
 
