@@ -7,7 +7,7 @@ import logging
 
 from telegram import Update
 
-from engine.contract import STRENGTH_RANGE, PhotoParams, VideoParams
+from engine.contract import STRENGTH_RANGE, JobParams, PhotoParams, VideoParams
 from engine.jobs import blobs, queue
 
 from ..callback_data import CancelJob, Rerun, SwapJob, parse
@@ -146,17 +146,8 @@ async def make_poster(
         await update.callback_query.answer(t("poster_unavailable"), show_alert=True)
         return
     params = dataclasses.replace(job.params, poster=True, size=offer.side)
-    await submit(
-        update,
-        context,
-        person,
-        t,
-        content_sha=job.content_sha,
-        styles=list(job.styles),
-        params=params,
-        swap=False,
-        toast=t("poster_queued", side=offer.side, minutes=offer.minutes),
-    )
+    toast = t("poster_queued", side=offer.side, minutes=offer.minutes)
+    await _again(update, context, person, t, job, params, toast)
 
 
 async def run_again(
@@ -176,6 +167,19 @@ async def run_again(
         )
     else:
         params = dataclasses.replace(job.params, keep_colors=True)
+    await _again(update, context, person, t, job, params, t("rerun_queued"))
+
+
+async def _again(
+    update: Update,
+    context: Context,
+    person: Person,
+    t: Texts,
+    job: JobView,
+    params: JobParams,
+    toast: str,
+) -> None:
+    """Queue the job's own photo and styles again with ``params``."""
     await submit(
         update,
         context,
@@ -185,5 +189,5 @@ async def run_again(
         styles=list(job.styles),
         params=params,
         swap=False,
-        toast=t("rerun_queued"),
+        toast=toast,
     )

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from engine.jobs.db import dialect_of
-from engine.jobs.models import ClipFrame, Job, JobState, utcnow
+from engine.jobs.models import ClipFrame, Job, held_by, utcnow
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,7 @@ def store(
     """
     # Fenced: a worker whose lease passed (the job reclaimed, perhaps claimed again by a worker
     # of the same name) must not put its frames among the new claim's.
-    held = s.scalar(
-        select(Job.attempts).where(
-            Job.id == job_id,
-            Job.claim_token == token,
-            Job.worker_id == worker_id,
-            Job.state == JobState.RUNNING,
-        )
-    )
+    held = s.scalar(select(Job.attempts).where(*held_by(job_id, worker_id, token)))
     if held is None:
         return False
     dialect = postgresql if dialect_of(s) == "postgresql" else sqlite

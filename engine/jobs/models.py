@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from engine.contract import DEFAULT_PRESET, DEFAULT_STRENGTH, JobKind
 
@@ -210,6 +211,18 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+def held_by(job_id: int, worker_id: str, token: str) -> tuple[ColumnElement[bool], ...]:
+    """The job is still this claim's: every write a worker makes is conditional on it. After
+    its lease ran out the job may belong to someone else (even to a worker of the same name,
+    which is why the token, new at every claim, decides), and the late writer must lose."""
+    return (
+        Job.id == job_id,
+        Job.claim_token == token,
+        Job.worker_id == worker_id,
+        Job.state == JobState.RUNNING,
+    )
 
 
 class ImagePin(Base):

@@ -22,7 +22,15 @@ from sqlalchemy.orm import Session
 
 from engine.jobs import blobs
 from engine.jobs.db import dialect_of
-from engine.jobs.models import Image, Job, JobFilm, JobFrame, JobPreview, JobState, utcnow
+from engine.jobs.models import (
+    Image,
+    Job,
+    JobFilm,
+    JobFrame,
+    JobPreview,
+    held_by,
+    utcnow,
+)
 
 
 @dataclass(frozen=True)
@@ -77,14 +85,7 @@ def record(
     # Fenced like every write a worker makes: only while the job is still this claim's (the
     # token, new at every claim, decides; a worker of the same name that lost it writes
     # nothing).
-    held = s.scalar(
-        select(Job.id).where(
-            Job.id == job_id,
-            Job.claim_token == token,
-            Job.worker_id == worker_id,
-            Job.state == JobState.RUNNING,
-        )
-    )
+    held = s.scalar(select(Job.id).where(*held_by(job_id, worker_id, token)))
     if held is None:
         return False
     if fresh:

@@ -65,7 +65,7 @@ from engine.contract import FailureKind, JobParams, dump_params
 from engine.jobs import clip_frames
 from engine.jobs.blobs import MissingPicture, use_pictures
 from engine.jobs.db import database_now, dialect_of
-from engine.jobs.models import FINISHED_STATES, Job, JobState, User, utcnow
+from engine.jobs.models import FINISHED_STATES, Job, JobState, User, held_by, utcnow
 
 __all__ = ["MissingPicture", "QueueFull", "StopReason"]
 
@@ -381,18 +381,6 @@ def claim(
     return job
 
 
-def _ours(job_id: int, worker_id: str, token: str) -> tuple[ColumnElement[bool], ...]:
-    # Every write a worker makes is conditional on still holding this claim: after its lease
-    # ran out the job may belong to someone else (even to a worker of the same name, which
-    # is why the token, new at every claim, decides), and the late writer must lose.
-    return (
-        Job.id == job_id,
-        Job.claim_token == token,
-        Job.worker_id == worker_id,
-        Job.state == JobState.RUNNING,
-    )
-
-
 def heartbeat(
     s: Session,
     job_id: int,
@@ -406,7 +394,7 @@ def heartbeat(
     now = _clock(s, now)
     result = s.execute(
         update(Job)
-        .where(*_ours(job_id, worker_id, token))
+        .where(*held_by(job_id, worker_id, token))
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), heartbeat_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -429,7 +417,7 @@ def report_progress(
     now = _clock(s, now)
     cancel_requested = s.scalar(
         update(Job)
-        .where(*_ours(job_id, worker_id, token))
+        .where(*held_by(job_id, worker_id, token))
         .values(
             progress=min(max(fraction, 0.0), 1.0),
             eta_seconds=eta_seconds,
@@ -458,7 +446,7 @@ def complete(
     now = _clock(s, now)
     result = s.execute(
         update(Job)
-        .where(*_ours(job_id, worker_id, token))
+        .where(*held_by(job_id, worker_id, token))
         .values(
             # A cancel that arrived after the last step still wins: the person said no.
             state=case((Job.cancel_requested, JobState.CANCELLED), else_=JobState.DONE),
@@ -483,7 +471,7 @@ def _held(s: Session, job_id: int, worker_id: str, token: str) -> Job | None:
     """The job, locked, if this claim still holds it."""
     return s.scalars(
         select(Job)
-        .where(*_ours(job_id, worker_id, token))
+        .where(*held_by(job_id, worker_id, token))
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one_or_none()

@@ -180,17 +180,9 @@ def stylize_video(
                 )
             )
 
-        if index == 0:
-            picture = stylize(
-                content,
-                styles,
-                model=model,
-                params=frame_params,
-                style_weights=style_weights,
-                callback=report,
-                targets=targets,
-            )
-        else:
+        begin: Image.Image | None = None  # the first frame: the photo schedule's own start
+        temporal: TemporalLoss | None = None
+        if index > 0:
             warped, mask, temporal = _temporal_term(
                 previous_input=inputs[index - 1],
                 current_input=content,
@@ -200,17 +192,18 @@ def stylize_video(
                 keep_colors=params.keep_colors,
                 device=device,
             )
-            picture = stylize(
-                content,
-                styles,
-                model=model,
-                params=frame_params,
-                style_weights=style_weights,
-                callback=report,
-                start_image=_start(content, warped, mask),
-                extra_loss=temporal if temporal_weight > 0 else None,
-                targets=targets,
-            )
+            begin = _start(content, warped, mask)
+        picture = stylize(
+            content,
+            styles,
+            model=model,
+            params=frame_params,
+            style_weights=style_weights,
+            callback=report,
+            start_image=begin,
+            extra_loss=temporal if temporal_weight > 0 else None,
+            targets=targets,
+        )
         work_done += frame_params.total_steps
         painted.append(picture)
         if on_frame is not None:
