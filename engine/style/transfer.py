@@ -10,9 +10,10 @@ each for speed or control:
   Style Transfer", CVPR 2017, section 5). Large brush strokes settle cheaply at low resolution.
 - It starts from the photo with the painting's colour statistics (the paper's figures start
   from white noise), plus optional noise.
-- The style term is divided by its value at the photo, so that a style weight (and a strength
-  step) means the same for a busy painting and a quiet one; set on the 30-pair evaluation
-  (bench/quality.py, docs/BENCHMARKS.md).
+- Each style layer's term is divided by its value at the photo, so that a style weight (and a
+  strength step) means the same for a busy painting and a quiet one, and for a layer the photo
+  nearly matches as for one it is far from; set on the 30-pair evaluation (bench/quality.py,
+  docs/BENCHMARKS.md).
 - Several paintings blend by mixing their Gram targets with weights; the photo's colours can
   be kept by transferring luminance only (engine/color.py).
 - The network runs under bf16 autocast where the hardware has it; Gram matrices and losses stay
@@ -88,9 +89,12 @@ class TransferParams:
     content_layers: tuple[tuple[str, float], ...] = ((CONTENT_LAYER, 1.0),)
     style_layers: tuple[str, ...] = STYLE_LAYERS
     style_loss: str = "gram"  # see STYLE_LOSSES
-    # "photo": the style term is divided by its value at the photo, so that every painting
-    # starts from the same balance; "photo_layer" does that layer by layer.
-    style_normalise: str = "photo"
+    # "photo_layer": each style layer's term is divided by its value at the photo, so that
+    # every painting and every layer starts from the same balance (a layer the photo already
+    # nearly matches is not drowned by one it is far from); "photo" divides the whole style
+    # term by its mean layer value there; "none". photo_layer won on bench/quality.py's
+    # pastiche pairs, nearer both the painting and the photo (docs/BENCHMARKS.md).
+    style_normalise: str = "photo_layer"
     # "photo_colors": the photo with the painting's colour statistics; "photo"; "feedforward"
     start: str = "photo_colors"
     ema: float = 0.0  # decay of an average of the last level's iterates, returned instead
