@@ -469,6 +469,8 @@ def strength_steps(outcomes: list[Outcome], preset: str, strengths: Sequence[flo
                     f"| {painting} | {low:g} → {high:g} | {s:+.3f} | {c:+.3f} | "
                     f"{statistics.mean(edges):+.3f} |"
                 )
+    if not per_step:  # this preset ran at one strength only
+        return []
     lines.append("")
     for (low, high), values in per_step.items():
         styles = [v[0] for v in values]

@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, Preset]] = {
     # Seconds to minutes on a small CPU: fewer pixels, most of the work at the coarse level.
     "cpu": {
         "fast": Preset(size=384, steps=(30, 4)),
-        "balanced": Preset(size=512, steps=(40, 6)),
+        "balanced": Preset(size=512, steps=(40, 10)),
         "high": Preset(size=768, steps=(100, 40, 15)),
     },
     # A GPU affords more pixels and more steps in a few seconds.
